@@ -1,0 +1,508 @@
+//! The `SsoConnection` custom resource: the public contract users write and read.
+//!
+//! Doc comments on these types are the `kubectl explain` text; write them for users.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// The API group of every resource this operator serves.
+pub const GROUP: &str = "sso-operator.io";
+
+/// An enterprise SAML single sign-on connection in Auth0, configured from a customer's IdP
+/// federation metadata.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "sso-operator.io",
+    version = "v1alpha1",
+    kind = "SsoConnection",
+    plural = "ssoconnections",
+    shortname = "sso",
+    category = "sso-operator",
+    namespaced,
+    status = "SsoConnectionStatus",
+    printcolumn(name = "Domain", type_ = "string", json_path = ".spec.companyDomain"),
+    printcolumn(name = "Connection", type_ = "string", json_path = ".status.connectionName"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        priority = "1",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message"
+    ),
+    printcolumn(
+        name = "ConnectionId",
+        type_ = "string",
+        priority = "1",
+        json_path = ".status.connectionId"
+    )
+)]
+#[x_kube(validation = kube::core::Rule::new("!has(oldSelf.connectionName) || has(self.connectionName)").message("connectionName is immutable: it cannot be removed once set"))]
+#[serde(rename_all = "camelCase")]
+pub struct SsoConnectionSpec {
+    /// The customer's email domain, e.g. `acme.com`. With `restrictSsoOnly` it becomes the
+    /// connection's home-realm-discovery domain.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$"))]
+    pub company_domain: String,
+
+    /// Name of the Auth0 connection. Defaults to `metadata.name`. Immutable: Auth0 cannot
+    /// rename an enterprise connection. Letters, digits and single hyphens, 1-128 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128), regex(pattern = r"^[a-zA-Z0-9](-[a-zA-Z0-9]|[a-zA-Z0-9])*$"))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("connectionName is immutable: Auth0 cannot rename a connection; create a new SsoConnection instead"))]
+    pub connection_name: Option<String>,
+
+    /// The identity provider product, used for defaults and display. One of azureAd, adfs,
+    /// okta, googleWorkspace, pingFederate, keycloak, generic.
+    #[serde(default)]
+    pub provider: Provider,
+
+    /// Where the IdP federation metadata XML comes from.
+    pub metadata: MetadataSource,
+
+    /// When true, users of `companyDomain` are routed to this connection by home realm
+    /// discovery (Auth0 `domain_aliases = [companyDomain]`).
+    #[serde(default)]
+    pub restrict_sso_only: bool,
+
+    /// Sign the SAML authentication requests Auth0 sends to the IdP (`signSAMLRequest`).
+    #[serde(default = "default_true")]
+    pub sign_request: bool,
+
+    /// Algorithm used to sign requests.
+    #[serde(default)]
+    pub signature_algorithm: SignatureAlgorithm,
+
+    /// Digest algorithm used to sign requests.
+    #[serde(default)]
+    pub digest_algorithm: DigestAlgorithm,
+
+    /// How Auth0 sends the authentication request to the IdP. When unset, HTTP-Redirect is
+    /// used if the metadata offers it, otherwise HTTP-POST.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol_binding: Option<ProtocolBinding>,
+
+    /// IdP-initiated sign-on: which application users land in when the IdP starts the flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_initiated: Option<IdpInitiated>,
+
+    /// Secret (same namespace) holding a custom request-signing key pair as `tls.key` and
+    /// `tls.crt`. Unset: the tenant's key signs requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key_secret_ref: Option<SecretRef>,
+
+    /// Secret (same namespace) holding the key pair used to decrypt encrypted assertions, as
+    /// `tls.key` and `tls.crt`. Unset: the tenant's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decryption_key_secret_ref: Option<SecretRef>,
+
+    /// Maps Auth0 profile attributes to SAML attribute names (Auth0 `fieldsMap`), e.g.
+    /// `email: http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute_mapping: Option<BTreeMap<String, String>>,
+
+    /// SAML attribute that becomes the Auth0 `user_id` (Auth0 `user_id_attribute`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2396))]
+    pub user_id_attribute: Option<String>,
+
+    /// Compress HTTP-Redirect requests (Auth0 `deflate`). Unset: left as it is in Auth0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deflate: Option<bool>,
+
+    /// Never send a logout request to the IdP (Auth0 `disableSignout`). Unset: left as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_signout: Option<bool>,
+
+    /// Any other Auth0 samlp option, merged into the connection's options as given. Keys the
+    /// operator manages through other fields are rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "preserve_unknown_object")]
+    pub extra_options: Option<serde_json::Map<String, serde_json::Value>>,
+
+    /// Auth0 application client IDs to enable for this connection. The operator only adds:
+    /// applications enabled by anyone else stay enabled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enabled_clients: Vec<String>,
+
+    /// What happens in Auth0 when this resource is deleted: Retain (default) leaves the
+    /// connection, Delete removes it.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// Take over a same-named Auth0 connection this operator did not create. Options already
+    /// set on it are kept; the operator's fields are merged over them.
+    #[serde(default)]
+    pub adopt_existing: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn preserve_unknown_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true
+    })
+}
+
+/// The identity provider product.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Provider {
+    AzureAd,
+    Adfs,
+    Okta,
+    GoogleWorkspace,
+    PingFederate,
+    Keycloak,
+    #[default]
+    Generic,
+}
+
+impl Provider {
+    /// The spelling used in the manifest and status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::AzureAd => "azureAd",
+            Provider::Adfs => "adfs",
+            Provider::Okta => "okta",
+            Provider::GoogleWorkspace => "googleWorkspace",
+            Provider::PingFederate => "pingFederate",
+            Provider::Keycloak => "keycloak",
+            Provider::Generic => "generic",
+        }
+    }
+}
+
+/// Request signature algorithm.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub enum SignatureAlgorithm {
+    #[default]
+    #[serde(rename = "rsa-sha256")]
+    RsaSha256,
+    #[serde(rename = "rsa-sha1")]
+    RsaSha1,
+}
+
+impl SignatureAlgorithm {
+    /// The Auth0 option value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureAlgorithm::RsaSha256 => "rsa-sha256",
+            SignatureAlgorithm::RsaSha1 => "rsa-sha1",
+        }
+    }
+}
+
+/// Request digest algorithm.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub enum DigestAlgorithm {
+    #[default]
+    #[serde(rename = "sha256")]
+    Sha256,
+    #[serde(rename = "sha1")]
+    Sha1,
+}
+
+impl DigestAlgorithm {
+    /// The Auth0 option value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigestAlgorithm::Sha256 => "sha256",
+            DigestAlgorithm::Sha1 => "sha1",
+        }
+    }
+}
+
+/// A SAML binding Auth0 can use to send the authentication request.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+pub enum ProtocolBinding {
+    #[serde(rename = "HTTP-POST")]
+    HttpPost,
+    #[serde(rename = "HTTP-Redirect")]
+    HttpRedirect,
+}
+
+impl ProtocolBinding {
+    /// Short name as written in the manifest (`HTTP-POST`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProtocolBinding::HttpPost => "HTTP-POST",
+            ProtocolBinding::HttpRedirect => "HTTP-Redirect",
+        }
+    }
+
+    /// The full SAML binding URN Auth0 stores.
+    pub fn urn(self) -> &'static str {
+        match self {
+            ProtocolBinding::HttpPost => "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
+            ProtocolBinding::HttpRedirect => "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
+        }
+    }
+}
+
+/// Where the federation metadata XML lives.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataSource {
+    /// ConfigMap (same namespace) and key holding the IdP federation metadata XML.
+    pub config_map_ref: ConfigMapKeyRef,
+    /// Which entity to use when the XML aggregates several IdPs (an EntitiesDescriptor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+}
+
+/// A key of a ConfigMap in the resource's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub struct ConfigMapKeyRef {
+    /// ConfigMap name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key inside the ConfigMap's `data` (or `binaryData`).
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// A Secret in the resource's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub struct SecretRef {
+    /// Secret name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// IdP-initiated sign-on settings (Auth0 `idpinitiated`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IdpInitiated {
+    /// Accept sign-ons started at the IdP.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The Auth0 application users are signed in to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub client_id: Option<String>,
+    /// Protocol used towards that application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_protocol: Option<ClientProtocol>,
+    /// Query string appended to the authorize request, e.g. `scope=openid profile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub client_authorize_query: Option<String>,
+}
+
+/// Protocol of the application an IdP-initiated sign-on lands in.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientProtocol {
+    Oidc,
+    Samlp,
+    Wsfed,
+}
+
+impl ClientProtocol {
+    /// The Auth0 option value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientProtocol::Oidc => "oidc",
+            ClientProtocol::Samlp => "samlp",
+            ClientProtocol::Wsfed => "wsfed",
+        }
+    }
+}
+
+/// What deleting the resource does to the Auth0 connection.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub enum DeletionPolicy {
+    /// Leave the Auth0 connection in place.
+    #[default]
+    Retain,
+    /// Delete the Auth0 connection, then release the resource.
+    Delete,
+}
+
+/// What the operator last observed and did.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SsoConnectionStatus {
+    /// The spec generation the conditions describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Auth0 connection id (`con_…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
+    /// Auth0 connection name in use; `spec.connectionName` may not differ from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_name: Option<String>,
+    /// The IdP product from the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The company domain from the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_domain: Option<String>,
+    /// Whether home realm discovery routes `companyDomain` to this connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restrict_sso_only: Option<bool>,
+    /// The SP entity ID (audience) the IdP administrator configures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+    /// The assertion consumer service URL the IdP administrator configures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acs_url: Option<String>,
+    /// Auth0's SP metadata for this connection, to hand to the IdP administrator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sp_metadata_url: Option<String>,
+    /// The IdP single sign-on URL Auth0 sends users to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in_url: Option<String>,
+    /// Which metadata document was applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_source: Option<MetadataSourceStatus>,
+    /// The IdP signing certificate in use (public details only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_certificate: Option<CertificateInfo>,
+    /// Further signing certificates the metadata lists (e.g. a rollover key), not in use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_signing_certificates: Vec<CertificateInfo>,
+    /// Secret and key holding the encrypted IdP signing certificate; absent while encryption
+    /// fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted_signing_cert_secret_ref: Option<SecretKeyRef>,
+    /// The non-secret subset of the Auth0 options last applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "preserve_unknown_object")]
+    pub applied_options: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Applications this operator enabled on the connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_enabled_clients: Option<Vec<String>>,
+    /// When the connection was last compared with Auth0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+    /// `Ready` and `CertificateEncrypted`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// The metadata document last applied.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataSourceStatus {
+    /// ConfigMap name.
+    pub config_map: String,
+    /// Key in the ConfigMap.
+    pub key: String,
+    /// SHA-256 of the XML, lowercase hex.
+    pub sha256: String,
+}
+
+/// Public details of an X.509 certificate.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateInfo {
+    /// Subject distinguished name.
+    pub subject: String,
+    /// Start of validity, RFC 3339.
+    pub not_before: String,
+    /// End of validity, RFC 3339.
+    pub not_after: String,
+    /// Lowercase hex SHA-1 of the DER (what Auth0 calls the thumbprint).
+    pub sha1_thumbprint: String,
+    /// Lowercase hex SHA-256 of the DER.
+    pub sha256_fingerprint: String,
+}
+
+/// A key of a Secret.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub struct SecretKeyRef {
+    /// Secret name.
+    pub name: String,
+    /// Key in the Secret's data.
+    pub key: String,
+}
+
+impl SsoConnection {
+    /// The Auth0 connection name: `spec.connectionName`, else `metadata.name`.
+    pub fn connection_name(&self) -> String {
+        self.spec
+            .connection_name
+            .clone()
+            .or_else(|| self.metadata.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// `namespace/name`, the owner marker written to Auth0.
+    pub fn owner_key(&self) -> String {
+        format!(
+            "{}/{}",
+            self.metadata.namespace.as_deref().unwrap_or("default"),
+            self.metadata.name.as_deref().unwrap_or_default()
+        )
+    }
+
+    /// Name of the Secret holding the encrypted signing certificate.
+    pub fn signing_cert_secret_name(&self) -> String {
+        format!("{}-signing-cert", self.metadata.name.as_deref().unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::CustomResourceExt;
+
+    fn crd_json() -> serde_json::Value {
+        serde_json::to_value(SsoConnection::crd()).unwrap()
+    }
+
+    #[test]
+    fn connection_name_carries_an_immutability_rule() {
+        let crd = crd_json();
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        let rules = &spec["properties"]["connectionName"]["x-kubernetes-validations"];
+        assert_eq!(rules[0]["rule"], "self == oldSelf", "{spec:#}");
+    }
+
+    #[test]
+    fn spec_defaults_follow_the_contract() {
+        let spec: SsoConnectionSpec = serde_json::from_value(serde_json::json!({
+            "companyDomain": "acme.com",
+            "metadata": {"configMapRef": {"name": "m", "key": "k"}}
+        }))
+        .unwrap();
+        assert!(spec.sign_request);
+        assert!(!spec.restrict_sso_only);
+        assert!(!spec.adopt_existing);
+        assert_eq!(spec.provider, Provider::Generic);
+        assert_eq!(spec.deletion_policy, DeletionPolicy::Retain);
+        assert_eq!(spec.signature_algorithm, SignatureAlgorithm::RsaSha256);
+        assert_eq!(spec.digest_algorithm, DigestAlgorithm::Sha256);
+        assert_eq!(spec.protocol_binding, None);
+    }
+
+    #[test]
+    fn printer_columns_show_readiness_at_a_glance() {
+        let crd = crd_json();
+        let cols: Vec<String> = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(cols, ["Domain", "Connection", "Ready", "Reason", "Age", "Message", "ConnectionId"]);
+        assert_eq!(crd["spec"]["names"]["shortNames"][0], "sso");
+    }
+}

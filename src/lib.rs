@@ -1,0 +1,5 @@
+pub mod auth0;
+pub mod certs;
+pub mod crd;
+pub mod metadata;
+pub mod secret;
