@@ -1,5 +1,6 @@
 pub mod auth0;
 pub mod certs;
+pub mod cli;
 pub mod crd;
 pub mod metadata;
 pub mod secret;
