@@ -1,0 +1,259 @@
+//! Conditions, reasons and status construction (pure).
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::crd::SsoConnectionStatus;
+
+/// The condition that says whether Auth0 matches the spec.
+pub const READY: &str = "Ready";
+/// The condition reporting the encryption of the IdP signing certificate.
+pub const CERTIFICATE_ENCRYPTED: &str = "CertificateEncrypted";
+
+/// Why `Ready` is what it is: one value per error category, PascalCase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// Auth0 matches the spec.
+    Synced,
+    /// The spec is invalid (including changes the API server did not block).
+    InvalidSpec,
+    /// The metadata ConfigMap or key does not exist.
+    MetadataNotFound,
+    /// The metadata XML is unusable.
+    InvalidMetadata,
+    /// A referenced key-pair Secret does not exist.
+    SecretNotFound,
+    /// Auth0 answered 4xx.
+    Auth0Rejected,
+    /// Auth0 answered 5xx/429 or did not answer.
+    Auth0Unavailable,
+    /// A same-named connection exists that this resource does not own.
+    ConnectionConflict,
+    /// The Management API token lacks a scope.
+    InsufficientScope,
+    /// The resource is being deleted.
+    Deleting,
+    /// The certificate ciphertext is stored.
+    Encrypted,
+    /// The encryption backend failed.
+    EncryptionFailed,
+}
+
+impl Reason {
+    /// The PascalCase reason string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Synced => "Synced",
+            Reason::InvalidSpec => "InvalidSpec",
+            Reason::MetadataNotFound => "MetadataNotFound",
+            Reason::InvalidMetadata => "InvalidMetadata",
+            Reason::SecretNotFound => "SecretNotFound",
+            Reason::Auth0Rejected => "Auth0Rejected",
+            Reason::Auth0Unavailable => "Auth0Unavailable",
+            Reason::ConnectionConflict => "ConnectionConflict",
+            Reason::InsufficientScope => "InsufficientScope",
+            Reason::Deleting => "Deleting",
+            Reason::Encrypted => "Encrypted",
+            Reason::EncryptionFailed => "EncryptionFailed",
+        }
+    }
+
+    /// Parses a reason string produced by [`Reason::as_str`].
+    pub fn parse(s: &str) -> Option<Reason> {
+        ALL_REASONS.iter().copied().find(|r| r.as_str() == s)
+    }
+}
+
+/// Every reason, for metrics label pre-registration and docs.
+pub const ALL_REASONS: [Reason; 12] = [
+    Reason::Synced,
+    Reason::InvalidSpec,
+    Reason::MetadataNotFound,
+    Reason::InvalidMetadata,
+    Reason::SecretNotFound,
+    Reason::Auth0Rejected,
+    Reason::Auth0Unavailable,
+    Reason::ConnectionConflict,
+    Reason::InsufficientScope,
+    Reason::Deleting,
+    Reason::Encrypted,
+    Reason::EncryptionFailed,
+];
+
+/// Longest condition message kept; Kubernetes allows 32 KiB, `kubectl` readers far less.
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+
+/// Builds a condition; `last_transition_time` is set by [`set_condition`].
+pub fn condition(
+    type_: &str,
+    ok: bool,
+    reason: Reason,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Condition {
+    Condition {
+        type_: type_.to_string(),
+        status: if ok { "True" } else { "False" }.to_string(),
+        reason: reason.as_str().to_string(),
+        message: truncate(message, MAX_MESSAGE_CHARS),
+        observed_generation: generation,
+        last_transition_time: Time(now),
+    }
+}
+
+/// Replaces the condition of the same type; `lastTransitionTime` moves only when the status
+/// flips (cert-manager/Kubernetes API conventions).
+pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition) {
+    if let Some(old) = conditions.iter_mut().find(|c| c.type_ == new.type_) {
+        if old.status == new.status {
+            new.last_transition_time = old.last_transition_time.clone();
+        }
+        *old = new;
+    } else {
+        conditions.push(new);
+    }
+}
+
+/// The condition of a type, if present.
+pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Whether two statuses differ in anything but timestamps (so a write can be skipped).
+pub fn differs_ignoring_timestamps(a: &SsoConnectionStatus, b: &SsoConnectionStatus) -> bool {
+    strip_timestamps(a) != strip_timestamps(b)
+}
+
+fn strip_timestamps(s: &SsoConnectionStatus) -> SsoConnectionStatus {
+    let mut s = s.clone();
+    s.last_sync_time = None;
+    for c in &mut s.conditions {
+        c.last_transition_time = Time(Timestamp::UNIX_EPOCH);
+    }
+    s.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+    s
+}
+
+/// Cuts a message to `max` characters on a character boundary, marking the cut.
+pub fn truncate(message: &str, max: usize) -> String {
+    if message.chars().count() <= max {
+        return message.to_string();
+    }
+    let mut out: String = message.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// SP-side values the IdP administrator needs (AUTH0_API.md §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpEndpoints {
+    /// `urn:auth0:{tenant}:{connection}`.
+    pub entity_id: String,
+    /// `https://{domain}/login/callback?connection={connection}`.
+    pub acs_url: String,
+    /// `https://{domain}/samlp/metadata?connection={connection}`.
+    pub sp_metadata_url: String,
+}
+
+/// Computes the SP endpoints for a connection. `entity_id_override` is an `entityId` the user
+/// set through `extraOptions`.
+pub fn sp_endpoints(
+    public_domain: &str,
+    tenant: &str,
+    connection: &str,
+    entity_id_override: Option<&str>,
+) -> SpEndpoints {
+    SpEndpoints {
+        entity_id: entity_id_override
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("urn:auth0:{tenant}:{connection}")),
+        acs_url: format!("https://{public_domain}/login/callback?connection={connection}"),
+        sp_metadata_url: format!("https://{public_domain}/samlp/metadata?connection={connection}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_status_flips() {
+        let mut conds = Vec::new();
+        let t0 = at("2026-01-01T00:00:00Z");
+        let t1 = at("2026-01-01T01:00:00Z");
+        let t2 = at("2026-01-01T02:00:00Z");
+        set_condition(
+            &mut conds,
+            condition(READY, true, Reason::Synced, "ok", Some(1), t0),
+        );
+        set_condition(
+            &mut conds,
+            condition(READY, true, Reason::Synced, "still ok", Some(2), t1),
+        );
+        assert_eq!(conds.len(), 1);
+        assert_eq!(conds[0].last_transition_time, Time(t0));
+        assert_eq!(conds[0].observed_generation, Some(2));
+        set_condition(
+            &mut conds,
+            condition(READY, false, Reason::Auth0Unavailable, "down", Some(2), t2),
+        );
+        assert_eq!(conds[0].last_transition_time, Time(t2));
+        assert_eq!(conds[0].reason, "Auth0Unavailable");
+    }
+
+    #[test]
+    fn statuses_that_differ_only_in_timestamps_need_no_write() {
+        let mut a = SsoConnectionStatus::default();
+        set_condition(
+            &mut a.conditions,
+            condition(
+                READY,
+                true,
+                Reason::Synced,
+                "ok",
+                Some(1),
+                at("2026-01-01T00:00:00Z"),
+            ),
+        );
+        let mut b = a.clone();
+        b.conditions[0].last_transition_time = Time(at("2026-02-01T00:00:00Z"));
+        b.last_sync_time = Some(Time(at("2026-02-01T00:00:00Z")));
+        assert!(!differs_ignoring_timestamps(&a, &b));
+        b.conditions[0].message = "changed".into();
+        assert!(differs_ignoring_timestamps(&a, &b));
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(2000);
+        let cut = truncate(&long, MAX_MESSAGE_CHARS);
+        assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS);
+        assert!(cut.ends_with('…'));
+    }
+
+    #[test]
+    fn sp_endpoints_follow_auth0_conventions() {
+        let sp = sp_endpoints("login.acme.com", "acme", "acme-azure", None);
+        assert_eq!(sp.entity_id, "urn:auth0:acme:acme-azure");
+        assert_eq!(
+            sp.acs_url,
+            "https://login.acme.com/login/callback?connection=acme-azure"
+        );
+        assert_eq!(
+            sp.sp_metadata_url,
+            "https://login.acme.com/samlp/metadata?connection=acme-azure"
+        );
+    }
+
+    #[test]
+    fn reasons_round_trip() {
+        for r in ALL_REASONS {
+            assert_eq!(Reason::parse(r.as_str()), Some(r));
+        }
+    }
+}
