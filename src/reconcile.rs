@@ -1,0 +1,615 @@
+//! The reconcile core shared by the in-cluster controller and offline `plan`/`apply`:
+//! gather (metadata, key Secrets) → decide (pure `plan`) → write to Auth0 → status.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use sha2::{Digest, Sha256};
+
+use crate::auth0::{Auth0Client, Auth0Error, Connection};
+use crate::crd::{MetadataSourceStatus, SsoConnection, SsoConnectionStatus};
+use crate::metadata::{IdpMetadata, parse_idp_metadata};
+use crate::plan::{self, Desired, Diff, KeyPair, Plan, PlanError, PlanInputs, Refusal};
+use crate::secret::SecretString;
+use crate::status::{self, READY, Reason};
+
+/// Tenant facts that shape the SP-side values in status.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    /// Tenant name in `urn:auth0:{tenant}:{connection}`.
+    pub name: String,
+    /// Domain in ACS and SP metadata URLs (the custom domain when there is one).
+    pub public_domain: String,
+}
+
+impl Tenant {
+    /// Tenant facts from the domain and the optional overrides: the tenant name defaults to the
+    /// first label of the domain.
+    pub fn new(domain: &str, tenant: Option<&str>, public_domain: Option<&str>) -> Tenant {
+        Tenant {
+            name: tenant
+                .map(str::to_string)
+                .unwrap_or_else(|| domain.split('.').next().unwrap_or(domain).to_string()),
+            public_domain: public_domain.unwrap_or(domain).to_string(),
+        }
+    }
+}
+
+/// Where the core reads the objects an SsoConnection references: the cluster or files.
+pub trait Sources {
+    /// A ConfigMap's `data` and `binaryData` merged, or `None` when it does not exist.
+    fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<BTreeMap<String, Vec<u8>>>, String>> + Send;
+    /// A Secret's data, or `None` when it does not exist.
+    fn secret(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<BTreeMap<String, Vec<u8>>>, String>> + Send;
+}
+
+/// Why a reconcile did not reach `Synced`.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The spec is invalid.
+    #[error("{0}")]
+    InvalidSpec(String),
+    /// The metadata ConfigMap or key is missing.
+    #[error("{0}")]
+    MetadataNotFound(String),
+    /// The metadata XML is unusable.
+    #[error("{0}")]
+    InvalidMetadata(String),
+    /// A referenced Secret is missing.
+    #[error("{0}")]
+    SecretNotFound(String),
+    /// The plan refused to touch the connection.
+    #[error("{}", .0.message())]
+    Refused(Refusal),
+    /// Auth0 failed or rejected a call.
+    #[error(transparent)]
+    Auth0(#[from] Auth0Error),
+    /// Reading a referenced Kubernetes object failed.
+    #[error("reading {what} failed: {message}")]
+    Kubernetes {
+        /// What was being read.
+        what: String,
+        /// The API error.
+        message: String,
+    },
+}
+
+impl From<PlanError> for SyncError {
+    fn from(e: PlanError) -> Self {
+        match e.reason() {
+            "InvalidMetadata" => SyncError::InvalidMetadata(e.to_string()),
+            _ => SyncError::InvalidSpec(e.to_string()),
+        }
+    }
+}
+
+impl SyncError {
+    /// The `Ready` reason.
+    pub fn reason(&self) -> Reason {
+        match self {
+            SyncError::InvalidSpec(_) => Reason::InvalidSpec,
+            SyncError::MetadataNotFound(_) => Reason::MetadataNotFound,
+            SyncError::InvalidMetadata(_) => Reason::InvalidMetadata,
+            SyncError::SecretNotFound(_) => Reason::SecretNotFound,
+            SyncError::Refused(r) => Reason::parse(r.reason()).unwrap_or(Reason::ConnectionConflict),
+            SyncError::Auth0(e) => Reason::parse(e.reason()).unwrap_or(Reason::Auth0Rejected),
+            SyncError::Kubernetes { .. } => Reason::Auth0Unavailable,
+        }
+    }
+
+    /// Whether to retry with backoff rather than wait for a change.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SyncError::Auth0(e) => e.is_transient(),
+            SyncError::Kubernetes { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// What the Auth0 side of a reconcile did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A new connection was created.
+    Created,
+    /// The connection was patched.
+    Updated,
+    /// Nothing differed; no write.
+    Unchanged,
+    /// Dry run: the plan was computed, nothing written.
+    Planned,
+}
+
+impl Action {
+    /// Lowercase name for output and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Updated => "updated",
+            Action::Unchanged => "unchanged",
+            Action::Planned => "planned",
+        }
+    }
+}
+
+/// The result of a successful sync.
+#[derive(Debug)]
+pub struct Synced {
+    /// Auth0 connection id (`None` only for a planned create).
+    pub connection_id: Option<String>,
+    /// What was done.
+    pub action: Action,
+    /// What would change / changed.
+    pub diff: Diff,
+    /// Whether the plan is a create (for `plan` output).
+    pub is_create: bool,
+    /// The parsed metadata.
+    pub idp: IdpMetadata,
+    /// The desired managed state.
+    pub desired: Desired,
+    /// Where the metadata came from.
+    pub metadata_source: MetadataSourceStatus,
+    /// Applications the operator manages on the connection after this sync.
+    pub managed_enabled_clients: Option<Vec<String>>,
+    /// Applications newly enabled by this sync.
+    pub enabled_clients_added: Vec<String>,
+}
+
+/// Options for one sync.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncOptions {
+    /// Compute the plan only.
+    pub dry_run: bool,
+    /// Re-read the enabled applications even if the spec did not change (drift resync).
+    pub recheck_clients: bool,
+}
+
+/// Brings the Auth0 connection of `res` in line with its spec.
+pub async fn sync_connection<S: Sources + Sync>(
+    client: &Auth0Client,
+    res: &SsoConnection,
+    sources: &S,
+    opts: SyncOptions,
+    now: Timestamp,
+) -> Result<Synced, SyncError> {
+    check_spec(res)?;
+    let namespace = res.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let (xml, metadata_source) = read_metadata(res, &namespace, sources).await?;
+    let idp = parse_idp_metadata(&xml, res.spec.metadata.entity_id.as_deref(), now).map_err(
+        |e| {
+            SyncError::InvalidMetadata(format!(
+                "{} in ConfigMap {namespace}/{} key {}: {e}",
+                e.kind(),
+                metadata_source.config_map,
+                metadata_source.key
+            ))
+        },
+    )?;
+    let signing_key = match &res.spec.signing_key_secret_ref {
+        Some(r) => Some(read_key_pair(sources, &namespace, &r.name, "signingKeySecretRef").await?),
+        None => None,
+    };
+    let decryption_key = match &res.spec.decryption_key_secret_ref {
+        Some(r) => {
+            Some(read_key_pair(sources, &namespace, &r.name, "decryptionKeySecretRef").await?)
+        }
+        None => None,
+    };
+    let name = res.connection_name();
+    let owner = res.owner_key();
+    let status = res.status.clone().unwrap_or_default();
+    let desired = plan::desired_state(&PlanInputs {
+        spec: &res.spec,
+        connection_name: &name,
+        owner: &owner,
+        idp: &idp,
+        signing_key: signing_key.as_ref(),
+        decryption_key: decryption_key.as_ref(),
+        previously_applied: status.applied_options.as_ref(),
+    })?;
+
+    let current = read_current(client, status.connection_id.as_deref(), &name).await?;
+    let planned = plan::plan_connection(
+        &desired,
+        &name,
+        &owner,
+        res.spec.adopt_existing,
+        current.as_ref(),
+    )
+    .map_err(SyncError::Refused)?;
+
+    let mut synced = Synced {
+        connection_id: None,
+        action: Action::Planned,
+        diff: Diff::default(),
+        is_create: false,
+        idp,
+        desired,
+        metadata_source,
+        managed_enabled_clients: status.managed_enabled_clients.clone(),
+        enabled_clients_added: Vec::new(),
+    };
+    if opts.dry_run {
+        match planned {
+            Plan::Create { diff, .. } => {
+                synced.is_create = true;
+                synced.diff = diff;
+            }
+            Plan::Update { id, diff, .. } => {
+                synced.connection_id = Some(id);
+                synced.diff = diff;
+            }
+            Plan::Unchanged { id } => synced.connection_id = Some(id),
+        }
+        return Ok(synced);
+    }
+
+    let (id, action, diff) = execute(client, planned, &synced.desired, &name, &owner, res).await?;
+    synced.connection_id = Some(id.clone());
+    synced.action = action;
+    synced.diff = diff;
+
+    let wanted: BTreeSet<&String> = res.spec.enabled_clients.iter().collect();
+    let managed: BTreeSet<&String> = status.managed_enabled_clients.iter().flatten().collect();
+    if !wanted.is_empty() && (wanted != managed || opts.recheck_clients || action == Action::Created)
+    {
+        let enabled: BTreeSet<String> = client.enabled_clients(&id).await?.into_iter().collect();
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter(|c| !enabled.contains(c.as_str()))
+            .map(|c| c.to_string())
+            .collect();
+        client.enable_clients(&id, &missing).await?;
+        synced.enabled_clients_added = missing;
+    }
+    synced.managed_enabled_clients = if wanted.is_empty() {
+        None
+    } else {
+        Some(wanted.into_iter().cloned().collect())
+    };
+    Ok(synced)
+}
+
+async fn execute(
+    client: &Auth0Client,
+    planned: Plan,
+    desired: &Desired,
+    name: &str,
+    owner: &str,
+    res: &SsoConnection,
+) -> Result<(String, Action, Diff), SyncError> {
+    match planned {
+        Plan::Unchanged { id } => Ok((id, Action::Unchanged, Diff::default())),
+        Plan::Update { id, body, diff } => {
+            let updated = client.update_connection(&id, &body).await?;
+            verify_thumbprint(&updated, desired)?;
+            Ok((id, Action::Updated, diff))
+        }
+        Plan::Create { body, diff } => match client.create_connection(&body).await {
+            Ok(created) => {
+                verify_thumbprint(&created, desired)?;
+                Ok((created.id, Action::Created, diff))
+            }
+            // A retried POST may have succeeded the first time, or someone raced us: look the
+            // name up and adopt it only if it is ours (plan_connection checks the marker).
+            Err(e) if e.is_name_conflict() => {
+                let current = client.find_connection_by_name(name).await?;
+                match plan::plan_connection(
+                    desired,
+                    name,
+                    owner,
+                    res.spec.adopt_existing,
+                    current.as_ref(),
+                )
+                .map_err(SyncError::Refused)?
+                {
+                    Plan::Unchanged { id } => Ok((id, Action::Created, diff)),
+                    Plan::Update { id, body, .. } => {
+                        let updated = client.update_connection(&id, &body).await?;
+                        verify_thumbprint(&updated, desired)?;
+                        Ok((id, Action::Created, diff))
+                    }
+                    Plan::Create { .. } => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+fn verify_thumbprint(conn: &Connection, desired: &Desired) -> Result<(), SyncError> {
+    let stored = conn
+        .options_object()
+        .and_then(|o| o.get("thumbprints"))
+        .and_then(|t| t.get(0))
+        .and_then(|t| t.as_str());
+    match stored {
+        Some(t) if !t.eq_ignore_ascii_case(desired.thumbprint()) => {
+            Err(SyncError::Auth0(Auth0Error::Protocol {
+                operation: "write connection",
+                message: format!(
+                    "Auth0 stored certificate thumbprint {t}, expected {}",
+                    desired.thumbprint()
+                ),
+            }))
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn read_current(
+    client: &Auth0Client,
+    known_id: Option<&str>,
+    name: &str,
+) -> Result<Option<Connection>, SyncError> {
+    if let Some(id) = known_id {
+        if let Some(conn) = client.get_connection(id).await? {
+            if conn.name == name {
+                return Ok(Some(conn));
+            }
+        }
+    }
+    Ok(client.find_connection_by_name(name).await?)
+}
+
+/// Checks what an older API server may have let through (CEL, patterns) and the immutable
+/// connection name.
+pub fn check_spec(res: &SsoConnection) -> Result<(), SyncError> {
+    let name = res.connection_name();
+    if let Some(applied) = res
+        .status
+        .as_ref()
+        .and_then(|s| s.connection_name.as_deref())
+    {
+        if applied != name {
+            return Err(SyncError::InvalidSpec(format!(
+                "spec.connectionName changed from {applied:?} to {name:?}, but Auth0 cannot rename a connection; restore {applied:?}, or create a new SsoConnection for {name:?}"
+            )));
+        }
+    }
+    if !is_valid_connection_name(&name) {
+        return Err(SyncError::InvalidSpec(format!(
+            "connection name {name:?} is invalid: use 1-128 letters, digits and single hyphens, starting and ending with a letter or digit (set spec.connectionName)"
+        )));
+    }
+    if !is_valid_domain(&res.spec.company_domain) {
+        return Err(SyncError::InvalidSpec(format!(
+            "spec.companyDomain {:?} is not a DNS domain such as acme.com",
+            res.spec.company_domain
+        )));
+    }
+    if let Some(c) = res.spec.enabled_clients.iter().find(|c| c.trim().is_empty()) {
+        return Err(SyncError::InvalidSpec(format!(
+            "spec.enabledClients contains an empty client id {c:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Auth0's connection name rule: `^[a-zA-Z0-9](-[a-zA-Z0-9]|[a-zA-Z0-9])*$`, 1–128 chars.
+pub fn is_valid_connection_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+        && !name.contains("--")
+}
+
+fn is_valid_domain(domain: &str) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()))
+}
+
+async fn read_metadata<S: Sources>(
+    res: &SsoConnection,
+    namespace: &str,
+    sources: &S,
+) -> Result<(Vec<u8>, MetadataSourceStatus), SyncError> {
+    let r = &res.spec.metadata.config_map_ref;
+    let data = sources
+        .config_map(namespace, &r.name)
+        .await
+        .map_err(|message| SyncError::Kubernetes {
+            what: format!("ConfigMap {namespace}/{}", r.name),
+            message,
+        })?
+        .ok_or_else(|| {
+            SyncError::MetadataNotFound(format!(
+                "ConfigMap {namespace}/{} not found: create it with key {:?} holding the IdP federation metadata XML",
+                r.name, r.key
+            ))
+        })?;
+    let xml = data.get(&r.key).cloned().ok_or_else(|| {
+        SyncError::MetadataNotFound(format!(
+            "ConfigMap {namespace}/{} has no key {:?} (it has: {}); set spec.metadata.configMapRef.key",
+            r.name,
+            r.key,
+            data.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    let sha256 = hex::encode(Sha256::digest(&xml));
+    Ok((
+        xml,
+        MetadataSourceStatus {
+            config_map: r.name.clone(),
+            key: r.key.clone(),
+            sha256,
+        },
+    ))
+}
+
+async fn read_key_pair<S: Sources>(
+    sources: &S,
+    namespace: &str,
+    name: &str,
+    field: &str,
+) -> Result<KeyPair, SyncError> {
+    let data = sources
+        .secret(namespace, name)
+        .await
+        .map_err(|message| SyncError::Kubernetes {
+            what: format!("Secret {namespace}/{name}"),
+            message,
+        })?
+        .ok_or_else(|| {
+            SyncError::SecretNotFound(format!(
+                "Secret {namespace}/{name} (spec.{field}) not found: create it with keys tls.key and tls.crt"
+            ))
+        })?;
+    let text = |key: &str| -> Result<String, SyncError> {
+        let bytes = data.get(key).ok_or_else(|| {
+            SyncError::InvalidSpec(format!(
+                "Secret {namespace}/{name} (spec.{field}) has no key {key}: it needs tls.key and tls.crt in PEM"
+            ))
+        })?;
+        let s = String::from_utf8(bytes.clone()).map_err(|_| {
+            SyncError::InvalidSpec(format!(
+                "Secret {namespace}/{name} key {key} is not PEM text"
+            ))
+        })?;
+        if !s.trim_start().starts_with("-----BEGIN") {
+            return Err(SyncError::InvalidSpec(format!(
+                "Secret {namespace}/{name} key {key} is not PEM text (expected -----BEGIN …)"
+            )));
+        }
+        Ok(s)
+    };
+    let cert = text("tls.crt")?;
+    crate::certs::Certificate::from_pem(&cert).map_err(|e| {
+        SyncError::InvalidSpec(format!(
+            "Secret {namespace}/{name} key tls.crt is not an X.509 certificate: {e}"
+        ))
+    })?;
+    Ok(KeyPair {
+        key: SecretString::new(text("tls.key")?),
+        cert,
+    })
+}
+
+/// The status after a successful sync: every field of ARCHITECTURE.md §2 except the
+/// encryption ones, which the caller adds.
+pub fn synced_status(
+    res: &SsoConnection,
+    synced: &Synced,
+    tenant: &Tenant,
+    now: Timestamp,
+) -> SsoConnectionStatus {
+    let mut status = res.status.clone().unwrap_or_default();
+    let name = res.connection_name();
+    let entity_override = res
+        .spec
+        .extra_options
+        .as_ref()
+        .and_then(|o| o.get("entityId"))
+        .and_then(|v| v.as_str());
+    let sp = status::sp_endpoints(&tenant.public_domain, &tenant.name, &name, entity_override);
+    let cert = synced.idp.selected_cert();
+    status.observed_generation = res.metadata.generation;
+    status.connection_id = synced.connection_id.clone();
+    status.connection_name = Some(name);
+    status.provider = Some(res.spec.provider.as_str().to_string());
+    status.company_domain = Some(res.spec.company_domain.clone());
+    status.restrict_sso_only = Some(res.spec.restrict_sso_only);
+    status.entity_id = Some(sp.entity_id);
+    status.acs_url = Some(sp.acs_url);
+    status.sp_metadata_url = Some(sp.sp_metadata_url);
+    status.sign_in_url = Some(synced.desired.sign_in_url().to_string());
+    status.metadata_source = Some(synced.metadata_source.clone());
+    status.signing_certificate = Some(cert.info());
+    status.other_signing_certificates = synced
+        .idp
+        .signing_certs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != synced.idp.selected)
+        .map(|(_, c)| c.info())
+        .collect();
+    status.applied_options = Some(synced.desired.applied_summary());
+    status.managed_enabled_clients = synced.managed_enabled_clients.clone();
+    status.last_sync_time = Some(Time(now));
+    let message = match synced.action {
+        Action::Created => format!("Created Auth0 connection {}", status.connection_name.as_deref().unwrap_or_default()),
+        Action::Updated => format!("Updated Auth0 connection: {}", synced.diff.summary()),
+        _ => "Auth0 connection matches the spec".to_string(),
+    };
+    status::set_condition(
+        &mut status.conditions,
+        status::condition(READY, true, Reason::Synced, &message, res.metadata.generation, now),
+    );
+    status
+}
+
+/// The status after a failed sync: earlier facts kept, `Ready=False` with the reason.
+pub fn failed_status(res: &SsoConnection, err: &SyncError, now: Timestamp) -> SsoConnectionStatus {
+    let mut status = res.status.clone().unwrap_or_default();
+    status.observed_generation = res.metadata.generation;
+    status::set_condition(
+        &mut status.conditions,
+        status::condition(
+            READY,
+            false,
+            err.reason(),
+            &err.to_string(),
+            res.metadata.generation,
+            now,
+        ),
+    );
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_names_follow_auth0_rules() {
+        for ok in ["a", "acme-azure", "A1-b2-C3", &"x".repeat(128)] {
+            assert!(is_valid_connection_name(ok), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "a--b", "a_b", "a.b", "a b", &"x".repeat(129)] {
+            assert!(!is_valid_connection_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn company_domains_must_be_dns_names() {
+        for ok in ["acme.com", "eu.acme.co.uk", "x-y.io"] {
+            assert!(is_valid_domain(ok), "{ok}");
+        }
+        for bad in ["acme", "not a domain", "-a.com", "a..com", "acme.c0m", "https://acme.com"] {
+            assert!(!is_valid_domain(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tenant_name_defaults_to_the_first_domain_label() {
+        let t = Tenant::new("acme.us.auth0.com", None, None);
+        assert_eq!(t.name, "acme");
+        assert_eq!(t.public_domain, "acme.us.auth0.com");
+        let t = Tenant::new("acme.us.auth0.com", Some("acme-prod"), Some("login.acme.com"));
+        assert_eq!((t.name.as_str(), t.public_domain.as_str()), ("acme-prod", "login.acme.com"));
+    }
+}
