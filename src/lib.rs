@@ -3,4 +3,5 @@ pub mod certs;
 pub mod cli;
 pub mod crd;
 pub mod metadata;
+pub mod plan;
 pub mod secret;
