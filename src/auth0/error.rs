@@ -44,6 +44,12 @@ pub enum Auth0Error {
         /// `error_description` from Auth0.
         message: String,
     },
+    /// The client settings cannot be used (bad base URL, zero request budget).
+    #[error("invalid Auth0 client settings: {message}")]
+    Config {
+        /// What is wrong.
+        message: String,
+    },
     /// A response that does not parse as the documented shape.
     #[error("unexpected Auth0 response to {operation}: {message}")]
     Protocol {
@@ -62,7 +68,9 @@ impl Auth0Error {
                 "InsufficientScope"
             }
             Auth0Error::Rejected { status: 401, .. } => "InsufficientScope",
-            Auth0Error::Rejected { .. } | Auth0Error::Protocol { .. } => "Auth0Rejected",
+            Auth0Error::Rejected { .. }
+            | Auth0Error::Protocol { .. }
+            | Auth0Error::Config { .. } => "Auth0Rejected",
             Auth0Error::Token { .. } => "InsufficientScope",
             Auth0Error::RateLimited { .. } | Auth0Error::Unavailable { .. } => "Auth0Unavailable",
         }

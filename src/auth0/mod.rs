@@ -1,7 +1,13 @@
 //! Auth0 Management API client: token cache, shared request budget, retries, typed calls.
 
+pub mod budget;
+pub mod client;
 pub mod error;
 pub mod model;
+pub mod token;
 
+pub use budget::RetryTiming;
+pub use client::{Auth0Client, Auth0Config, ClientStats, ConfigError};
 pub use error::Auth0Error;
 pub use model::{ApiErrorBody, ClientStatus, Connection, ConnectionUpdate, NewConnection};
+pub use token::REQUIRED_SCOPES;
