@@ -1,8 +1,33 @@
+//! sso-operator: Auth0 SAML enterprise connections from Kubernetes manifests.
+//!
+//! Data flow: IdP metadata XML ([`metadata`], pure) and the spec ([`crd`]) and the connection
+//! read from Auth0 ([`auth0`]) meet in [`plan`] (pure: desired options, merge over current,
+//! diff); [`reconcile`] runs gather → plan → write for both the in-cluster [`controller`] and
+//! the offline `plan`/`apply` ([`offline`]).
+//!
+//! - [`crd`]: SsoConnection spec/status, the public contract.
+//! - [`metadata`]: federation metadata XML → `IdpMetadata` (streaming, bounded).
+//! - [`certs`]: X.509 parsing, fingerprints, Auth0's `signingCert` encoding.
+//! - [`plan`]: desired samlp options, read-merge-write, diff.
+//! - [`status`]: conditions, reasons, SP endpoints.
+//! - [`auth0`]: Management API client: token cache, request budget, retries, wire model.
+//! - [`encrypt`]: AES-256-GCM envelope and the HTTP `encrypt-string` backend.
+//! - [`reconcile`]: the reconcile core shared by controller and offline commands.
+//! - [`controller`]: kube-runtime wiring, Secret/status/events, finalizer, requeue.
+//! - [`offline`]: `plan`/`apply` from manifest files.
+//! - [`inspect`]: `metadata inspect` output.
+//! - [`server`], [`metrics`]: `/livez`, `/readyz`, `/metrics`.
+//! - [`emulator`]: the Auth0 Management API emulator (binary `auth0-emulator`).
+//! - [`cli`], [`secret`]: flags, and a string type that never prints.
+
 pub mod auth0;
 pub mod certs;
 pub mod cli;
 pub mod crd;
 pub mod metadata;
+pub mod metrics;
 pub mod plan;
+pub mod reconcile;
 pub mod secret;
+pub mod server;
 pub mod status;

@@ -552,7 +552,7 @@ pub fn synced_status(
     status.last_sync_time = Some(Time(now));
     let message = match synced.action {
         Action::Created => format!("Created Auth0 connection {}", status.connection_name.as_deref().unwrap_or_default()),
-        Action::Updated => format!("Updated Auth0 connection: {}", synced.diff.summary()),
+        Action::Updated => format!("Updated Auth0 connection: {}", summarize(&synced.diff)),
         _ => "Auth0 connection matches the spec".to_string(),
     };
     status::set_condition(
@@ -560,6 +560,32 @@ pub fn synced_status(
         status::condition(READY, true, Reason::Synced, &message, res.metadata.generation, now),
     );
     status
+}
+
+/// One line naming the changed options: `added a, b; changed c; removed d`.
+pub fn summarize(diff: &Diff) -> String {
+    use crate::plan::ChangeKind;
+    let mut parts = Vec::new();
+    for (kind, word) in [
+        (ChangeKind::Added, "added"),
+        (ChangeKind::Changed, "changed"),
+        (ChangeKind::Removed, "removed"),
+    ] {
+        let keys: Vec<&str> = diff
+            .changes
+            .iter()
+            .filter(|c| c.kind == kind)
+            .map(|c| c.key.as_str())
+            .collect();
+        if !keys.is_empty() {
+            parts.push(format!("{word} {}", keys.join(", ")));
+        }
+    }
+    if parts.is_empty() {
+        "no option changes".to_string()
+    } else {
+        parts.join("; ")
+    }
 }
 
 /// The status after a failed sync: earlier facts kept, `Ready=False` with the reason.
