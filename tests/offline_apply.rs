@@ -1,0 +1,284 @@
+//! `sso-operator plan`/`apply` against a separately started `auth0-emulator` binary, as a user
+//! would run them: the merge keeps foreign options, a second apply writes nothing, turning
+//! `restrictSsoOnly` off removes `domain_aliases`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+const SSO: &str = env!("CARGO_BIN_EXE_sso-operator");
+const EMULATOR: &str = env!("CARGO_BIN_EXE_auth0-emulator");
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/idp-metadata").join(name),
+    )
+    .unwrap()
+}
+
+struct Emulator {
+    child: Child,
+    base: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Emulator {
+    fn start() -> Emulator {
+        let mut child = Command::new(EMULATOR)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("auth0-emulator starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .expect("the emulator prints its base URL")
+            .to_string();
+        assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+        Emulator {
+            child,
+            base,
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    fn admin(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}/__emulator/{path}", self.base))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    fn seed(&self, connection: Value) {
+        let resp = self
+            .http
+            .post(format!("{}/__emulator/connections", self.base))
+            .json(&connection)
+            .send()
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+    }
+
+    fn connection(&self, name: &str) -> Value {
+        let all = self.admin("connections");
+        let list = all.as_array().cloned().unwrap_or_else(|| all["connections"].as_array().cloned().unwrap_or_default());
+        list.into_iter().find(|c| c["name"] == name).unwrap_or(Value::Null)
+    }
+
+    /// Methods and paths of Management API calls after `since`.
+    fn api_calls_since(&self, since: u64) -> Vec<String> {
+        let calls = self.admin(&format!("calls?since={since}"));
+        calls
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["path"].as_str().unwrap_or_default().starts_with("/api/v2"))
+            .map(|c| format!("{} {}", c["method"].as_str().unwrap(), c["path"].as_str().unwrap()))
+            .collect()
+    }
+
+    fn last_seq(&self) -> u64 {
+        let calls = self.admin("calls");
+        calls.as_array().unwrap().iter().filter_map(|c| c["seq"].as_u64()).max().unwrap_or(0)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn manifests(dir: &Path, restrict: bool, adopt: bool) {
+    let xml = fixture("azure-entra-tenant.xml");
+    let cm = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "acme-idp-metadata"},
+        "data": {"federationmetadata.xml": xml},
+    });
+    let sso = json!({
+        "apiVersion": "sso-operator.io/v1alpha1", "kind": "SsoConnection",
+        "metadata": {"name": "acme"},
+        "spec": {
+            "companyDomain": "acme.com", "connectionName": "acme-azure", "provider": "azureAd",
+            "metadata": {"configMapRef": {"name": "acme-idp-metadata", "key": "federationmetadata.xml"}},
+            "restrictSsoOnly": restrict, "adoptExisting": adopt,
+            "attributeMapping": {"email": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"},
+        },
+    });
+    let text = format!(
+        "{}---\n{}",
+        serde_yaml::to_string(&cm).unwrap(),
+        serde_yaml::to_string(&sso).unwrap()
+    );
+    std::fs::write(dir.join("acme.yaml"), text).unwrap();
+}
+
+fn sso(args: &[&str], emulator: &Emulator, dir: &Path) -> (i32, String, String) {
+    let out = Command::new(SSO)
+        .args(args)
+        .arg("-f")
+        .arg(dir)
+        .args(["--auth0-url", &emulator.base, "-n", "customers"])
+        .env_remove("AUTH0_DOMAIN")
+        .env_remove("AUTH0_CLIENT_ID")
+        .env_remove("AUTH0_CLIENT_SECRET")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn foreign_connection() -> Value {
+    // Extract the Okta fixture's certificate: a connection someone set up by hand earlier.
+    let xml = fixture("okta-app.xml");
+    let start = xml.find("X509Certificate>").unwrap() + "X509Certificate>".len();
+    let end = start + xml[start..].find('<').unwrap();
+    let cert = sso_operator::certs::Certificate::from_base64_text(&xml[start..end]).unwrap();
+    json!({
+        "name": "acme-azure", "strategy": "samlp",
+        "options": {
+            "signInEndpoint": "https://old-idp.example-idp.test/sso",
+            "signingCert": cert.signing_cert_value(),
+            "requestTemplate": "<samlp:AuthnRequest @@AssertServiceURLAndDestination@@ />",
+            "assertion_decryption_settings": {"algorithm_profile": "v2026-1", "algorithm_exceptions": []},
+            "upstream_params": {"screen_name": {"alias": "login_hint"}},
+            "x_future_option": {"enabled": true, "nested": {"depth": [1, 2, 3]}},
+            "debug": true,
+            "metadataUrl": "https://old-idp.example-idp.test/metadata.xml",
+        },
+    })
+}
+
+#[test]
+fn apply_refuses_a_foreign_connection_then_adopts_it_keeping_every_foreign_option() {
+    let emulator = Emulator::start();
+    emulator.seed(foreign_connection());
+    let before = emulator.connection("acme-azure");
+    let dir = tempfile::tempdir().unwrap();
+
+    manifests(dir.path(), true, false);
+    let seq = emulator.last_seq();
+    let (code, stdout, _) = sso(&["apply"], &emulator, dir.path());
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("ConnectionConflict"), "{stdout}");
+    assert!(stdout.contains("adoptExisting"), "the message says how to take it over: {stdout}");
+    let writes: Vec<String> = emulator
+        .api_calls_since(seq)
+        .into_iter()
+        .filter(|c| !c.starts_with("GET"))
+        .collect();
+    assert!(writes.is_empty(), "a foreign connection is never written: {writes:?}");
+    assert_eq!(emulator.connection("acme-azure"), before);
+
+    manifests(dir.path(), true, true);
+    let (code, stdout, stderr) = sso(&["apply", "-o", "json"], &emulator, dir.path());
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(result[0]["action"], "updated", "{stdout}");
+    assert_eq!(result[0]["status"]["conditions"][0]["reason"], "Synced");
+    let after = emulator.connection("acme-azure");
+    let options = &after["options"];
+    for kept in ["requestTemplate", "assertion_decryption_settings", "upstream_params", "x_future_option", "debug"] {
+        assert_eq!(options[kept], before["options"][kept], "{kept} survives the merge");
+    }
+    assert!(options.get("metadataUrl").is_none(), "metadataUrl is removed");
+    assert_eq!(options["domain_aliases"], json!(["acme.com"]));
+    assert_eq!(
+        options["signInEndpoint"],
+        "https://login.contoso-example.com/4f2b8c1e-7d3a-4e59-9b61-2c0d5a8e7f13/saml2"
+    );
+    assert_eq!(
+        options["thumbprints"],
+        json!(["8bfee73fb2eeea676a338a1cbb50e7720e98d3ab"]),
+        "Auth0 derived the thumbprint of the Azure certificate we sent as signingCert"
+    );
+    assert_eq!(after["metadata"]["managed-by"], "sso-operator");
+    assert_eq!(after["metadata"]["sso-operator-owner"], "customers/acme");
+
+    // A second apply of the same manifests reads and writes nothing.
+    let seq = emulator.last_seq();
+    let (code, stdout, _) = sso(&["apply", "-o", "json"], &emulator, dir.path());
+    assert_eq!(code, 0, "{stdout}");
+    let calls = emulator.api_calls_since(seq);
+    assert!(!calls.is_empty());
+    assert!(calls.iter().all(|c| c.starts_with("GET")), "zero writes: {calls:?}");
+    assert_eq!(emulator.connection("acme-azure")["options"], after["options"]);
+
+    // Turning restrictSsoOnly off removes domain_aliases and nothing else.
+    manifests(dir.path(), false, true);
+    let seq = emulator.last_seq();
+    let (code, stdout, _) = sso(&["plan"], &emulator, dir.path());
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("- domain_aliases"), "{stdout}");
+    assert!(
+        emulator.api_calls_since(seq).iter().all(|c| c.starts_with("GET")),
+        "plan never writes"
+    );
+    let (code, stdout, _) = sso(&["apply"], &emulator, dir.path());
+    assert_eq!(code, 0, "{stdout}");
+    let last = emulator.connection("acme-azure");
+    assert!(last["options"].get("domain_aliases").is_none());
+    for kept in ["requestTemplate", "assertion_decryption_settings", "x_future_option", "fieldsMap", "signingCert"] {
+        assert_eq!(last["options"][kept], after["options"][kept], "{kept} is kept");
+    }
+}
+
+#[test]
+fn apply_without_credentials_uses_the_embedded_emulator_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    manifests(dir.path(), true, false);
+    let out = Command::new(SSO)
+        .args(["apply", "-o", "json", "-f"])
+        .arg(dir.path())
+        .env_remove("AUTH0_DOMAIN")
+        .env_remove("AUTH0_CLIENT_ID")
+        .env_remove("AUTH0_CLIENT_SECRET")
+        .env_remove("AUTH0_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("embedded Auth0 emulator"), "{stderr}");
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(result[0]["action"], "created");
+    let status = &result[0]["status"];
+    assert_eq!(status["connectionName"], "acme-azure");
+    assert_eq!(status["entityId"], "urn:auth0:emulator:acme-azure");
+    assert_eq!(status["acsUrl"], "https://emulator.local/login/callback?connection=acme-azure");
+    // Both certificates are valid; the one with the latest notAfter is used, the other reported.
+    assert_eq!(status["signingCertificate"]["sha1Thumbprint"], "8bfee73fb2eeea676a338a1cbb50e7720e98d3ab");
+    assert_eq!(status["otherSigningCertificates"][0]["sha1Thumbprint"], "036b35fc81a4bdea40b7082a87b79516798326ba");
+    for secret_marker in ["-----BEGIN", "LS0tLS1CRUdJTi", "PRIVATE KEY", "emulator-secret"] {
+        assert!(!stdout.contains(secret_marker), "output leaks {secret_marker}");
+    }
+}
+
+#[test]
+fn bad_metadata_is_reported_with_its_kind_and_nothing_is_written() {
+    let emulator = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    manifests(dir.path(), false, false);
+    let text = std::fs::read_to_string(dir.path().join("acme.yaml")).unwrap();
+    let broken = text.replace("IDPSSODescriptor", "SPSSODescriptor");
+    std::fs::write(dir.path().join("acme.yaml"), broken).unwrap();
+    let seq = emulator.last_seq();
+    let (code, stdout, _) = sso(&["apply"], &emulator, dir.path());
+    assert_eq!(code, 1);
+    assert!(stdout.contains("InvalidMetadata"), "{stdout}");
+    assert!(stdout.contains("no_idp_descriptor"), "{stdout}");
+    assert!(emulator.api_calls_since(seq).is_empty(), "no Auth0 call for unusable input");
+}
