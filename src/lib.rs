@@ -24,6 +24,7 @@ pub mod auth0;
 pub mod certs;
 pub mod cli;
 pub mod crd;
+pub mod inspect;
 pub mod metadata;
 pub mod metrics;
 pub mod plan;
