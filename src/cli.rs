@@ -205,6 +205,12 @@ pub struct RunArgs {
     /// Namespace of the leader-election Lease (default: the pod's namespace).
     #[arg(long, env = "SSO_LEADER_ELECTION_NAMESPACE")]
     pub leader_election_namespace: Option<String>,
+    /// How long a leader's Lease stays valid without renewal, in seconds (failover time).
+    #[arg(long, env = "SSO_LEASE_DURATION_SECONDS", default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+    /// How long before expiry the leader renews its Lease, in seconds.
+    #[arg(long, env = "SSO_LEASE_GRACE_SECONDS", default_value_t = 5)]
+    pub lease_grace_seconds: u64,
     /// Identity of this replica in leader election (default: hostname).
     #[arg(long, env = "POD_NAME")]
     pub pod_name: Option<String>,

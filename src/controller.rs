@@ -645,6 +645,7 @@ pub async fn run(args: crate::cli::RunArgs) -> Result<(), String> {
         reporter,
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
     let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
@@ -664,18 +665,102 @@ pub async fn run(args: crate::cli::RunArgs) -> Result<(), String> {
         let stop = wait_stop(stop_rx.clone());
         async move { crate::server::serve(&addr, router, stop).await }
     });
+    let stop_tx_clone = stop_tx.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutdown requested");
         let _ = stop_tx.send(true);
     });
-    run_controller(ctx, args.watch_namespace.clone(), args.concurrency.max(1), health, wait_stop(stop_rx)).await;
+    let mut outcome = Ok(());
+    if args.leader_election {
+        let namespace = args
+            .leader_election_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .or_else(|| {
+                std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+                    .ok()
+                    .map(|s| s.trim().to_string())
+            })
+            .unwrap_or_else(|| "default".to_string());
+        let identity = args
+            .pod_name
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| format!("sso-operator-{}", std::process::id()));
+        let manager = kube_lease_manager::LeaseManagerBuilder::new(ctx.client.clone(), LEASE_NAME)
+            .with_namespace(namespace.clone())
+            .with_identity(identity.clone())
+            .with_duration(args.lease_duration_seconds.max(3))
+            .with_grace(args.lease_grace_seconds.clamp(1, args.lease_duration_seconds.max(3) - 1))
+            .with_field_manager(format!("sso-operator-leader-election/{identity}"))
+            .build()
+            .await
+            .map_err(|e| format!("leader election on Lease {namespace}/{LEASE_NAME}: {e}"))?;
+        let (mut leader, lease_task) = manager.watch().await;
+        // A standby replica is healthy and ready; it just does not reconcile.
+        health.set_ready(true);
+        tracing::info!(lease = %format!("{namespace}/{LEASE_NAME}"), identity = %identity, "waiting for leadership");
+        let mut stop = stop_rx.clone();
+        let became_leader = loop {
+            if *leader.borrow_and_update() {
+                break true;
+            }
+            tokio::select! {
+                changed = leader.changed() => if changed.is_err() { break false },
+                _ = stop.wait_for(|s| *s) => break false,
+            }
+        };
+        if became_leader {
+            tracing::info!(identity = %identity, "acquired leadership; reconciling");
+            health.set_ready(false);
+            let mut lost = leader.clone();
+            let (lost_tx, lost_rx) = tokio::sync::watch::channel(false);
+            let lost_watch = tokio::spawn(async move {
+                let _ = lost.wait_for(|l| !*l).await;
+                let _ = lost_tx.send(true);
+            });
+            let stopping = wait_stop(stop_rx.clone());
+            let lost_wait = wait_stop(lost_rx.clone());
+            run_controller(
+                ctx,
+                args.watch_namespace.clone(),
+                args.concurrency.max(1),
+                health.clone(),
+                async move {
+                    tokio::select! {
+                        _ = stopping => {},
+                        _ = lost_wait => {},
+                    }
+                },
+            )
+            .await;
+            lost_watch.abort();
+            if *lost_rx.borrow() && !*stop_rx.borrow() {
+                outcome = Err("lost leadership of the Lease; exiting so that the pod restarts as a standby".to_string());
+            }
+        }
+        // Closing the channel makes the lease manager release the Lease, so a standby takes
+        // over at once rather than after the lease duration.
+        drop(leader);
+        match tokio::time::timeout(Duration::from_secs(5), lease_task).await {
+            Ok(Ok(Ok(_))) => tracing::info!("released the leader-election Lease"),
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "releasing the Lease failed"),
+            _ => tracing::warn!("releasing the Lease timed out"),
+        }
+    } else {
+        run_controller(ctx, args.watch_namespace.clone(), args.concurrency.max(1), health, wait_stop(stop_rx.clone())).await;
+    }
+    let _ = stop_tx_clone.send(true);
     match server.await {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(())) => outcome,
         Ok(Err(e)) => Err(format!("metrics server on {}: {e}", args.metrics_addr)),
         Err(e) => Err(format!("metrics server task: {e}")),
     }
 }
+
+/// Name of the leader-election Lease.
+pub const LEASE_NAME: &str = "sso-operator-leader";
 
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
