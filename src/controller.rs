@@ -15,7 +15,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::{WatchStreamExt, metadata_watcher, predicates, watcher, Predicate};
+use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use rand::Rng;
 use serde_json::json;
@@ -148,11 +148,11 @@ pub fn controller(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let cms: Api<ConfigMap> = match namespace {
+    let cms: Api<PartialObjectMeta<ConfigMap>> = match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let secrets: Api<Secret> = match namespace {
+    let secrets: Api<PartialObjectMeta<Secret>> = match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client),
     };
@@ -167,15 +167,14 @@ pub fn controller(
             predicates::generation.combine(predicates::finalizers),
             Default::default(),
         );
-    let controller = Controller::for_stream(main, reader.clone()).with_config(
-        kube::runtime::controller::Config::default().concurrency(concurrency),
-    );
+    let controller = Controller::for_stream(main, reader.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let store = controller.store();
     // Only ConfigMap metadata is cached; content is read with a GET when a reconcile needs it.
-    let cm_stream = metadata_watcher(cms, watcher::Config::default().any_semantic())
+    let cm_stream = watcher(cms, watcher::Config::default().any_semantic())
         .default_backoff()
         .touched_objects();
-    let secret_stream = metadata_watcher(
+    let secret_stream = watcher(
         secrets,
         watcher::Config::default().labels(&format!("{MANAGED_LABEL}=sso-operator")),
     )
@@ -197,7 +196,10 @@ pub fn controller(
 }
 
 /// Reconciles one SsoConnection.
-pub async fn reconcile(obj: Arc<SsoConnection>, ctx: Arc<Context>) -> Result<Action, ControllerError> {
+pub async fn reconcile(
+    obj: Arc<SsoConnection>,
+    ctx: Arc<Context>,
+) -> Result<Action, ControllerError> {
     let started = Instant::now();
     let ns = obj.namespace().ok_or(ControllerError::Unnamed)?;
     let name = obj.metadata.name.clone().ok_or(ControllerError::Unnamed)?;
@@ -215,12 +217,14 @@ pub async fn reconcile(obj: Arc<SsoConnection>, ctx: Arc<Context>) -> Result<Act
             // The finalizer must be in place before the connection exists, or a quick delete
             // could leave it behind.
             let patch = json!({"metadata": {"finalizers": finalizers_with(&obj, true), "resourceVersion": obj.resource_version()}});
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
             return Ok(Action::await_change());
         }
         (DeletionPolicy::Retain, true) => {
             let patch = json!({"metadata": {"finalizers": finalizers_with(&obj, false), "resourceVersion": obj.resource_version()}});
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
             return Ok(Action::await_change());
         }
         _ => {}
@@ -251,7 +255,8 @@ pub async fn reconcile(obj: Arc<SsoConnection>, ctx: Arc<Context>) -> Result<Act
         Ok(synced) => {
             let mut status = reconcile::synced_status(&obj, &synced, &ctx.tenant, now);
             let encrypted = store_certificate(&obj, &ctx, &synced, &ns, &name).await;
-            let retry_encryption = apply_encryption_outcome(&mut status, encrypted, &obj, &ctx, now).await;
+            let retry_encryption =
+                apply_encryption_outcome(&mut status, encrypted, &obj, &ctx, now).await;
             ctx.metrics.count_outcome(synced.action.as_str());
             if synced.action != reconcile::Action::Unchanged {
                 publish(
@@ -259,14 +264,26 @@ pub async fn reconcile(obj: Arc<SsoConnection>, ctx: Arc<Context>) -> Result<Act
                     &obj,
                     EventType::Normal,
                     "Synced",
-                    if synced.action == reconcile::Action::Created { "Create" } else { "Update" },
+                    if synced.action == reconcile::Action::Created {
+                        "Create"
+                    } else {
+                        "Update"
+                    },
                     &status::find_condition(&status.conditions, READY)
                         .map(|c| c.message.clone())
                         .unwrap_or_default(),
                 )
                 .await;
             } else if !was_ready(&old_status) {
-                publish(&ctx, &obj, EventType::Normal, "Synced", "Verify", "Auth0 connection matches the spec").await;
+                publish(
+                    &ctx,
+                    &obj,
+                    EventType::Normal,
+                    "Synced",
+                    "Verify",
+                    "Auth0 connection matches the spec",
+                )
+                .await;
             }
             let failures = if retry_encryption {
                 let mut f = ctx.failures.lock().unwrap_or_else(|p| p.into_inner());
@@ -274,7 +291,10 @@ pub async fn reconcile(obj: Arc<SsoConnection>, ctx: Arc<Context>) -> Result<Act
                 *n += 1;
                 *n
             } else {
-                ctx.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+                ctx.failures
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
                 0
             };
             let action = if failures > 0 {
@@ -292,7 +312,15 @@ pub async fn reconcile(obj: Arc<SsoConnection>, ctx: Arc<Context>) -> Result<Act
             let previous = status::find_condition(&old_status.conditions, READY);
             let message = status::truncate(&err.to_string(), status::MAX_MESSAGE_CHARS);
             if previous.is_none_or(|c| c.reason != reason.as_str() || c.message != message) {
-                publish(&ctx, &obj, EventType::Warning, reason.as_str(), "Reconcile", &message).await;
+                publish(
+                    &ctx,
+                    &obj,
+                    EventType::Warning,
+                    reason.as_str(),
+                    "Reconcile",
+                    &message,
+                )
+                .await;
             }
             tracing::warn!(resource = %key, reason = reason.as_str(), error = %message, "reconcile failed");
             let action = if err.is_transient() {
@@ -303,15 +331,22 @@ pub async fn reconcile(obj: Arc<SsoConnection>, ctx: Arc<Context>) -> Result<Act
                     *n
                 };
                 let retry_after = match &err {
-                    SyncError::Auth0(Auth0Error::RateLimited { retry_after, .. }) => Some(*retry_after),
+                    SyncError::Auth0(Auth0Error::RateLimited { retry_after, .. }) => {
+                        Some(*retry_after)
+                    }
                     _ => None,
                 };
                 Action::requeue(backoff(n, retry_after))
             } else {
-                ctx.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+                ctx.failures
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
                 match reason {
                     // Key Secrets are not watched; look again now and then.
-                    Reason::SecretNotFound | Reason::MetadataNotFound => Action::requeue(Duration::from_secs(60)),
+                    Reason::SecretNotFound | Reason::MetadataNotFound => {
+                        Action::requeue(Duration::from_secs(60))
+                    }
                     _ => Action::await_change(),
                 }
             };
@@ -324,7 +359,9 @@ pub async fn reconcile(obj: Arc<SsoConnection>, ctx: Arc<Context>) -> Result<Act
         }
         write_status(&api, &name, &new_status).await?;
     }
-    ctx.metrics.duration.observe(started.elapsed().as_secs_f64());
+    ctx.metrics
+        .duration
+        .observe(started.elapsed().as_secs_f64());
     Ok(action)
 }
 
@@ -333,21 +370,34 @@ fn was_ready(status: &SsoConnectionStatus) -> bool {
 }
 
 fn finalizers_with(obj: &SsoConnection, present: bool) -> Vec<String> {
-    let mut list: Vec<String> = obj.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+    let mut list: Vec<String> = obj
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
     if present {
         list.push(FINALIZER.to_string());
     }
     list
 }
 
-async fn write_status(api: &Api<SsoConnection>, name: &str, status: &SsoConnectionStatus) -> Result<(), kube::Error> {
+async fn write_status(
+    api: &Api<SsoConnection>,
+    name: &str,
+    status: &SsoConnectionStatus,
+) -> Result<(), kube::Error> {
     let patch = json!({
         "apiVersion": "sso-operator.io/v1alpha1",
         "kind": "SsoConnection",
         "status": status,
     });
-    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await?;
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
     Ok(())
 }
 
@@ -376,15 +426,34 @@ async fn cleanup(
                         ),
                     );
                     write_status(api, name, &status).await?;
-                    publish(ctx, obj, EventType::Warning, "Deleting", "Delete", &e.to_string()).await;
-                    return Err(ControllerError::Kube(kube::Error::Service(e.to_string().into())));
+                    publish(
+                        ctx,
+                        obj,
+                        EventType::Warning,
+                        "Deleting",
+                        "Delete",
+                        &e.to_string(),
+                    )
+                    .await;
+                    return Err(ControllerError::Kube(kube::Error::Service(
+                        e.to_string().into(),
+                    )));
                 }
             }
-            publish(ctx, obj, EventType::Normal, "Deleted", "Delete", &format!("Deleted Auth0 connection {id}")).await;
+            publish(
+                ctx,
+                obj,
+                EventType::Normal,
+                "Deleted",
+                "Delete",
+                &format!("Deleted Auth0 connection {id}"),
+            )
+            .await;
         }
     }
     let patch = json!({"metadata": {"finalizers": finalizers_with(obj, false), "resourceVersion": obj.resource_version()}});
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
     Ok(())
 }
 
@@ -394,11 +463,23 @@ async fn delete_if_ours(auth0: &Auth0Client, id: &str, owner: &str) -> Result<()
         return Ok(());
     };
     // Never delete a connection someone else owns, even if our status points at it.
-    if conn.metadata_value(MANAGED_BY_KEY) != Some(MANAGED_BY_VALUE) || conn.metadata_value(OWNER_KEY) != Some(owner) {
-        tracing::warn!(connection = id, "not deleting an Auth0 connection this resource does not own");
+    if conn.metadata_value(MANAGED_BY_KEY) != Some(MANAGED_BY_VALUE)
+        || conn.metadata_value(OWNER_KEY) != Some(owner)
+    {
+        tracing::warn!(
+            connection = id,
+            "not deleting an Auth0 connection this resource does not own"
+        );
         return Ok(());
     }
     auth0.delete_connection(id).await
+}
+
+fn key_id_of(encryptor: &Encryptor) -> &str {
+    match encryptor {
+        Encryptor::Local(key) => key.key_id(),
+        Encryptor::Http(_) => crate::encrypt::HTTP_KEY_ID,
+    }
 }
 
 /// Outcome of storing the encrypted certificate.
@@ -431,11 +512,14 @@ async fn store_certificate(
     match secrets.get_opt(&secret_name).await {
         Ok(Some(existing)) => {
             let ann = existing.metadata.annotations.clone().unwrap_or_default();
-            let has_data = existing.data.as_ref().is_some_and(|d| d.contains_key(CIPHERTEXT_KEY));
+            let has_data = existing
+                .data
+                .as_ref()
+                .is_some_and(|d| d.contains_key(CIPHERTEXT_KEY));
             if has_data
                 && ann.get(ANN_CERT_SHA256) == Some(&fingerprint)
                 && ann.get(ANN_BACKEND).map(String::as_str) == Some(encryptor.backend())
-                && ann.get(ANN_KEY_ID).is_some_and(|k| encryptor.key_id().is_none_or(|want| want == k))
+                && ann.get(ANN_KEY_ID).map(String::as_str) == Some(key_id_of(encryptor))
             {
                 return Encrypted::Stored(reference);
             }
@@ -454,7 +538,10 @@ async fn store_certificate(
             namespace: Some(ns.to_string()),
             labels: Some(BTreeMap::from([
                 (MANAGED_LABEL.to_string(), "sso-operator".to_string()),
-                ("sso-operator.io/ssoconnection".to_string(), name.to_string()),
+                (
+                    "sso-operator.io/ssoconnection".to_string(),
+                    name.to_string(),
+                ),
             ])),
             annotations: Some(BTreeMap::from([
                 (ANN_BACKEND.to_string(), ciphertext.backend.to_string()),
@@ -472,7 +559,11 @@ async fn store_certificate(
         ..Default::default()
     };
     match secrets
-        .patch(&secret_name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&secret))
+        .patch(
+            &secret_name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&secret),
+        )
         .await
     {
         Ok(_) => Encrypted::Stored(reference),
@@ -488,7 +579,8 @@ async fn apply_encryption_outcome(
     ctx: &Context,
     now: Timestamp,
 ) -> bool {
-    let previous_ok = status::find_condition(&status.conditions, CERTIFICATE_ENCRYPTED).map(|c| c.status == "True");
+    let previous_ok = status::find_condition(&status.conditions, CERTIFICATE_ENCRYPTED)
+        .map(|c| c.status == "True");
     match outcome {
         Encrypted::Stored(reference) => {
             status.encrypted_signing_cert_secret_ref = Some(reference.clone());
@@ -498,7 +590,10 @@ async fn apply_encryption_outcome(
                     CERTIFICATE_ENCRYPTED,
                     true,
                     Reason::Encrypted,
-                    &format!("IdP signing certificate stored encrypted in Secret {} key {}", reference.name, reference.key),
+                    &format!(
+                        "IdP signing certificate stored encrypted in Secret {} key {}",
+                        reference.name, reference.key
+                    ),
                     obj.metadata.generation,
                     now,
                 ),
@@ -508,20 +603,44 @@ async fn apply_encryption_outcome(
         Encrypted::Failed(why) => {
             ctx.metrics.encryption_failures.inc();
             status.encrypted_signing_cert_secret_ref = None;
-            let message = format!("encrypting the IdP signing certificate failed, will retry (the Auth0 connection is unaffected): {why}");
+            let message = format!(
+                "encrypting the IdP signing certificate failed, will retry (the Auth0 connection is unaffected): {why}"
+            );
             status::set_condition(
                 &mut status.conditions,
-                status::condition(CERTIFICATE_ENCRYPTED, false, Reason::EncryptionFailed, &message, obj.metadata.generation, now),
+                status::condition(
+                    CERTIFICATE_ENCRYPTED,
+                    false,
+                    Reason::EncryptionFailed,
+                    &message,
+                    obj.metadata.generation,
+                    now,
+                ),
             );
             if previous_ok != Some(false) {
-                publish(ctx, obj, EventType::Warning, "EncryptionFailed", "Encrypt", &message).await;
+                publish(
+                    ctx,
+                    obj,
+                    EventType::Warning,
+                    "EncryptionFailed",
+                    "Encrypt",
+                    &message,
+                )
+                .await;
             }
             true
         }
     }
 }
 
-async fn publish(ctx: &Context, obj: &SsoConnection, type_: EventType, reason: &str, action: &str, note: &str) {
+async fn publish(
+    ctx: &Context,
+    obj: &SsoConnection,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
     let event = Event {
         type_,
         reason: reason.to_string(),
@@ -583,11 +702,22 @@ pub async fn run_controller(
         loop {
             tick.tick().await;
             let state = gauge_store.state();
-            let ready = state.iter().filter(|s| s.status.as_ref().is_some_and(was_ready)).count();
+            let ready = state
+                .iter()
+                .filter(|s| s.status.as_ref().is_some_and(was_ready))
+                .count();
             metrics.ready_connections.set(ready as i64);
             let soonest = state
                 .iter()
-                .filter_map(|s| s.status.as_ref()?.signing_certificate.as_ref()?.not_after.parse::<Timestamp>().ok())
+                .filter_map(|s| {
+                    s.status
+                        .as_ref()?
+                        .signing_certificate
+                        .as_ref()?
+                        .not_after
+                        .parse::<Timestamp>()
+                        .ok()
+                })
                 .min();
             if let Some(t) = soonest {
                 metrics.soonest_cert_expiry.set(t.as_second() as f64);
@@ -618,17 +748,21 @@ pub async fn run(args: crate::cli::RunArgs) -> Result<(), String> {
     );
     let auth0 = Auth0Client::new(auth0_config).map_err(|e| e.to_string())?;
     match auth0.missing_scopes().await {
-        Ok(missing) if missing.is_empty() => tracing::info!("Auth0 token carries every required scope"),
-        Ok(missing) => tracing::warn!(missing = ?missing, "Auth0 token lacks scopes; affected connections will report InsufficientScope"),
+        Ok(missing) if missing.is_empty() => {
+            tracing::info!("Auth0 token carries every required scope")
+        }
+        Ok(missing) => {
+            tracing::warn!(missing = ?missing, "Auth0 token lacks scopes; affected connections will report InsufficientScope")
+        }
         Err(e) => tracing::warn!(error = %e, "could not check Auth0 scopes at start"),
     }
     let encryptor = Encryptor::from_args(&args.encryption).map_err(|e| e.to_string());
     if let Err(why) = &encryptor {
         tracing::warn!(error = %why, "certificate encryption is not configured; CertificateEncrypted will be False");
     }
-    let client = Client::try_default()
-        .await
-        .map_err(|e| format!("cannot build a Kubernetes client (in-cluster config or KUBECONFIG): {e}"))?;
+    let client = Client::try_default().await.map_err(|e| {
+        format!("cannot build a Kubernetes client (in-cluster config or KUBECONFIG): {e}")
+    })?;
     let metrics = Metrics::new();
     let health = crate::server::Health::default();
     let reporter = Reporter {
@@ -655,7 +789,10 @@ pub async fn run(args: crate::cli::RunArgs) -> Result<(), String> {
         for ((operation, status), count) in hook_auth0.stats().requests {
             hook_metrics
                 .auth0_requests
-                .get_or_create(&crate::metrics::RequestLabels { operation, status })
+                .get_or_create(&crate::metrics::RequestLabels {
+                    operation: operation.to_string(),
+                    status,
+                })
                 .set(count as i64);
         }
     });
@@ -692,7 +829,10 @@ pub async fn run(args: crate::cli::RunArgs) -> Result<(), String> {
             .with_namespace(namespace.clone())
             .with_identity(identity.clone())
             .with_duration(args.lease_duration_seconds.max(3))
-            .with_grace(args.lease_grace_seconds.clamp(1, args.lease_duration_seconds.max(3) - 1))
+            .with_grace(
+                args.lease_grace_seconds
+                    .clamp(1, args.lease_duration_seconds.max(3) - 1),
+            )
             .with_field_manager(format!("sso-operator-leader-election/{identity}"))
             .build()
             .await
@@ -737,7 +877,10 @@ pub async fn run(args: crate::cli::RunArgs) -> Result<(), String> {
             .await;
             lost_watch.abort();
             if *lost_rx.borrow() && !*stop_rx.borrow() {
-                outcome = Err("lost leadership of the Lease; exiting so that the pod restarts as a standby".to_string());
+                outcome = Err(
+                    "lost leadership of the Lease; exiting so that the pod restarts as a standby"
+                        .to_string(),
+                );
             }
         }
         // Closing the channel makes the lease manager release the Lease, so a standby takes
@@ -749,7 +892,14 @@ pub async fn run(args: crate::cli::RunArgs) -> Result<(), String> {
             _ => tracing::warn!("releasing the Lease timed out"),
         }
     } else {
-        run_controller(ctx, args.watch_namespace.clone(), args.concurrency.max(1), health, wait_stop(stop_rx.clone())).await;
+        run_controller(
+            ctx,
+            args.watch_namespace.clone(),
+            args.concurrency.max(1),
+            health,
+            wait_stop(stop_rx.clone()),
+        )
+        .await;
     }
     let _ = stop_tx_clone.send(true);
     match server.await {
@@ -767,13 +917,14 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

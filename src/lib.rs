@@ -23,7 +23,9 @@
 pub mod auth0;
 pub mod certs;
 pub mod cli;
+pub mod controller;
 pub mod crd;
+pub mod encrypt;
 pub mod inspect;
 pub mod metadata;
 pub mod metrics;

@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 
 use base64::Engine;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use jiff::Timestamp;
 use quick_xml::NsReader;
 use quick_xml::events::{BytesStart, Event};
@@ -286,8 +286,7 @@ impl Walker<'_> {
         let local = e.local_name();
         let local = local.as_ref();
         let md = ns == Ns::Md;
-        if depth == 1 && !(md && (local == b"EntityDescriptor" || local == b"EntitiesDescriptor"))
-        {
+        if depth == 1 && !(md && (local == b"EntityDescriptor" || local == b"EntitiesDescriptor")) {
             self.scan.root_problem = Some(format!(
                 "the root element is <{}>, not md:EntityDescriptor or md:EntitiesDescriptor \
                  (namespace {}); this is not SAML metadata",
@@ -425,8 +424,7 @@ impl Walker<'_> {
         self.scan.candidate_ids.push(entity.entity_id.clone());
         if open.collect && self.scan.chosen.is_none() {
             let enclosing = self.scopes.iter().filter_map(|s| s.valid_until.as_deref());
-            entity.valid_until =
-                earliest_date_time(enclosing.chain(entity.valid_until.as_deref()));
+            entity.valid_until = earliest_date_time(enclosing.chain(entity.valid_until.as_deref()));
             if entity.cache_duration.is_none() {
                 entity.cache_duration = self
                     .scopes
@@ -461,7 +459,10 @@ fn scan_document(text: &str, offset: u64, requested: Option<&str>) -> Result<Sca
             Ok((resolved, event)) => (Ns::of(&resolved), event),
             Err(e) => {
                 let at = usize::try_from(start).unwrap_or(usize::MAX);
-                if text.get(at..).is_some_and(|rest| rest.starts_with("<!DOCTYPE")) {
+                if text
+                    .get(at..)
+                    .is_some_and(|rest| rest.starts_with("<!DOCTYPE"))
+                {
                     return Err(MetadataError::DtdForbidden { position: pos });
                 }
                 return Err(not_xml(format!(
@@ -579,7 +580,9 @@ fn decode_reference(
     if r.is_char_ref() {
         return match r.resolve_char_ref() {
             Ok(Some(ch)) if is_xml_char(ch) => Ok(Decoded::Char(ch)),
-            Ok(_) => Err(bad("a character reference to a character XML forbids".into())),
+            Ok(_) => Err(bad(
+                "a character reference to a character XML forbids".into()
+            )),
             Err(e) => Err(bad(format!("invalid character reference ({e})"))),
         };
     }
@@ -676,7 +679,10 @@ fn parse_date_time(value: &str) -> Option<Timestamp> {
     let value = value.trim();
     value.parse::<Timestamp>().ok().or_else(|| {
         let civil: jiff::civil::DateTime = value.parse().ok()?;
-        civil.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp())
+        civil
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp())
     })
 }
 

@@ -72,7 +72,11 @@ impl Metrics {
         let soonest_cert_expiry = Gauge::<f64, AtomicU64>::default();
         let ready_connections = Gauge::default();
         registry.register("reconciles", "Reconciles by outcome", reconciles.clone());
-        registry.register("reconcile_errors", "Failed reconciles by condition reason", errors.clone());
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles by condition reason",
+            errors.clone(),
+        );
         registry.register(
             "reconcile_duration_seconds",
             "Duration of one reconcile",
@@ -147,7 +151,10 @@ mod tests {
         m.count_outcome("created");
         m.count_error("InvalidMetadata");
         let text = m.encode();
-        assert!(text.contains("sso_operator_reconciles_total{outcome=\"created\"} 1"), "{text}");
+        assert!(
+            text.contains("sso_operator_reconciles_total{outcome=\"created\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("sso_operator_reconcile_errors_total{reason=\"InvalidMetadata\"} 1"));
         assert!(text.contains("sso_operator_reconcile_duration_seconds"));
     }

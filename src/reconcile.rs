@@ -101,7 +101,9 @@ impl SyncError {
             SyncError::MetadataNotFound(_) => Reason::MetadataNotFound,
             SyncError::InvalidMetadata(_) => Reason::InvalidMetadata,
             SyncError::SecretNotFound(_) => Reason::SecretNotFound,
-            SyncError::Refused(r) => Reason::parse(r.reason()).unwrap_or(Reason::ConnectionConflict),
+            SyncError::Refused(r) => {
+                Reason::parse(r.reason()).unwrap_or(Reason::ConnectionConflict)
+            }
             SyncError::Auth0(e) => Reason::parse(e.reason()).unwrap_or(Reason::Auth0Rejected),
             SyncError::Kubernetes { .. } => Reason::Auth0Unavailable,
         }
@@ -183,18 +185,21 @@ pub async fn sync_connection<S: Sources + Sync>(
     now: Timestamp,
 ) -> Result<Synced, SyncError> {
     check_spec(res)?;
-    let namespace = res.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let namespace = res
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
     let (xml, metadata_source) = read_metadata(res, &namespace, sources).await?;
-    let idp = parse_idp_metadata(&xml, res.spec.metadata.entity_id.as_deref(), now).map_err(
-        |e| {
+    let idp =
+        parse_idp_metadata(&xml, res.spec.metadata.entity_id.as_deref(), now).map_err(|e| {
             SyncError::InvalidMetadata(format!(
                 "{} in ConfigMap {namespace}/{} key {}: {e}",
                 e.kind(),
                 metadata_source.config_map,
                 metadata_source.key
             ))
-        },
-    )?;
+        })?;
     let signing_key = match &res.spec.signing_key_secret_ref {
         Some(r) => Some(read_key_pair(sources, &namespace, &r.name, "signingKeySecretRef").await?),
         None => None,
@@ -261,7 +266,8 @@ pub async fn sync_connection<S: Sources + Sync>(
 
     let wanted: BTreeSet<&String> = res.spec.enabled_clients.iter().collect();
     let managed: BTreeSet<&String> = status.managed_enabled_clients.iter().flatten().collect();
-    if !wanted.is_empty() && (wanted != managed || opts.recheck_clients || action == Action::Created)
+    if !wanted.is_empty()
+        && (wanted != managed || opts.recheck_clients || action == Action::Created)
     {
         let enabled: BTreeSet<String> = client.enabled_clients(&id).await?.into_iter().collect();
         let missing: Vec<String> = wanted
@@ -388,7 +394,12 @@ pub fn check_spec(res: &SsoConnection) -> Result<(), SyncError> {
             res.spec.company_domain
         )));
     }
-    if let Some(c) = res.spec.enabled_clients.iter().find(|c| c.trim().is_empty()) {
+    if let Some(c) = res
+        .spec
+        .enabled_clients
+        .iter()
+        .find(|c| c.trim().is_empty())
+    {
         return Err(SyncError::InvalidSpec(format!(
             "spec.enabledClients contains an empty client id {c:?}"
         )));
@@ -401,7 +412,9 @@ pub fn is_valid_connection_name(name: &str) -> bool {
     let bytes = name.as_bytes();
     !bytes.is_empty()
         && bytes.len() <= 128
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         && bytes[0] != b'-'
         && bytes[bytes.len() - 1] != b'-'
         && !name.contains("--")
@@ -551,13 +564,23 @@ pub fn synced_status(
     status.managed_enabled_clients = synced.managed_enabled_clients.clone();
     status.last_sync_time = Some(Time(now));
     let message = match synced.action {
-        Action::Created => format!("Created Auth0 connection {}", status.connection_name.as_deref().unwrap_or_default()),
+        Action::Created => format!(
+            "Created Auth0 connection {}",
+            status.connection_name.as_deref().unwrap_or_default()
+        ),
         Action::Updated => format!("Updated Auth0 connection: {}", summarize(&synced.diff)),
         _ => "Auth0 connection matches the spec".to_string(),
     };
     status::set_condition(
         &mut status.conditions,
-        status::condition(READY, true, Reason::Synced, &message, res.metadata.generation, now),
+        status::condition(
+            READY,
+            true,
+            Reason::Synced,
+            &message,
+            res.metadata.generation,
+            now,
+        ),
     );
     status
 }
@@ -615,7 +638,16 @@ mod tests {
         for ok in ["a", "acme-azure", "A1-b2-C3", &"x".repeat(128)] {
             assert!(is_valid_connection_name(ok), "{ok}");
         }
-        for bad in ["", "-a", "a-", "a--b", "a_b", "a.b", "a b", &"x".repeat(129)] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "a--b",
+            "a_b",
+            "a.b",
+            "a b",
+            &"x".repeat(129),
+        ] {
             assert!(!is_valid_connection_name(bad), "{bad}");
         }
     }
@@ -625,7 +657,14 @@ mod tests {
         for ok in ["acme.com", "eu.acme.co.uk", "x-y.io"] {
             assert!(is_valid_domain(ok), "{ok}");
         }
-        for bad in ["acme", "not a domain", "-a.com", "a..com", "acme.c0m", "https://acme.com"] {
+        for bad in [
+            "acme",
+            "not a domain",
+            "-a.com",
+            "a..com",
+            "acme.c0m",
+            "https://acme.com",
+        ] {
             assert!(!is_valid_domain(bad), "{bad}");
         }
     }
@@ -635,7 +674,14 @@ mod tests {
         let t = Tenant::new("acme.us.auth0.com", None, None);
         assert_eq!(t.name, "acme");
         assert_eq!(t.public_domain, "acme.us.auth0.com");
-        let t = Tenant::new("acme.us.auth0.com", Some("acme-prod"), Some("login.acme.com"));
-        assert_eq!((t.name.as_str(), t.public_domain.as_str()), ("acme-prod", "login.acme.com"));
+        let t = Tenant::new(
+            "acme.us.auth0.com",
+            Some("acme-prod"),
+            Some("login.acme.com"),
+        );
+        assert_eq!(
+            (t.name.as_str(), t.public_domain.as_str()),
+            ("acme-prod", "login.acme.com")
+        );
     }
 }

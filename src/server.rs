@@ -43,7 +43,10 @@ pub fn router(health: Health, metrics: Metrics, before_scrape: Option<ScrapeHook
                     if ready {
                         (StatusCode::OK, "ok")
                     } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, "not ready: waiting for the first list of SsoConnections")
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "not ready: waiting for the first list of SsoConnections",
+                        )
                     }
                 }
             }),
@@ -57,7 +60,10 @@ pub fn router(health: Health, metrics: Metrics, before_scrape: Option<ScrapeHook
                 let body = metrics.encode();
                 async move {
                     (
-                        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                        [(
+                            header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
                         body,
                     )
                         .into_response()

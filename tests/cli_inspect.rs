@@ -14,20 +14,24 @@ fn fixtures() -> PathBuf {
 
 fn inspect(file: &Path, entity_id: Option<&str>) -> (i32, Value) {
     let mut cmd = Command::new(SSO);
-    cmd.args(["metadata", "inspect"]).arg(file).args(["-o", "json"]);
+    cmd.args(["metadata", "inspect"])
+        .arg(file)
+        .args(["-o", "json"]);
     if let Some(id) = entity_id {
         cmd.args(["--entity-id", id]);
     }
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{}: {e}: {stdout}", file.display()));
+    let json = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{}: {e}: {stdout}", file.display()));
     (out.status.code().unwrap_or(-1), json)
 }
 
 #[test]
 fn every_fixture_goes_through_the_binary_with_the_expected_outcome() {
     let expected: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
+            .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let mut checked = 0;
     for entry in &expected {
@@ -65,7 +69,12 @@ fn every_fixture_goes_through_the_binary_with_the_expected_outcome() {
                 .collect();
             assert_eq!(shas, want, "{name}");
             assert_eq!(
-                json["signingCertificates"].as_array().unwrap().iter().filter(|c| c["selected"] == true).count(),
+                json["signingCertificates"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c["selected"] == true)
+                    .count(),
                 1,
                 "{name}: exactly one certificate is selected"
             );

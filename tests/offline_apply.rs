@@ -13,7 +13,9 @@ const EMULATOR: &str = env!("CARGO_BIN_EXE_auth0-emulator");
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/idp-metadata").join(name),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/fixtures/idp-metadata")
+            .join(name),
     )
     .unwrap()
 }
@@ -33,7 +35,9 @@ impl Emulator {
             .spawn()
             .expect("auth0-emulator starts");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let base = line
             .trim()
             .rsplit(' ')
@@ -69,8 +73,13 @@ impl Emulator {
 
     fn connection(&self, name: &str) -> Value {
         let all = self.admin("connections");
-        let list = all.as_array().cloned().unwrap_or_else(|| all["connections"].as_array().cloned().unwrap_or_default());
-        list.into_iter().find(|c| c["name"] == name).unwrap_or(Value::Null)
+        let list = all
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| all["connections"].as_array().cloned().unwrap_or_default());
+        list.into_iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or(Value::Null)
     }
 
     /// Methods and paths of Management API calls after `since`.
@@ -80,14 +89,31 @@ impl Emulator {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|c| c["path"].as_str().unwrap_or_default().starts_with("/api/v2"))
-            .map(|c| format!("{} {}", c["method"].as_str().unwrap(), c["path"].as_str().unwrap()))
+            .filter(|c| {
+                c["path"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("/api/v2")
+            })
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c["method"].as_str().unwrap(),
+                    c["path"].as_str().unwrap()
+                )
+            })
             .collect()
     }
 
     fn last_seq(&self) -> u64 {
         let calls = self.admin("calls");
-        calls.as_array().unwrap().iter().filter_map(|c| c["seq"].as_u64()).max().unwrap_or(0)
+        calls
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["seq"].as_u64())
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -174,13 +200,19 @@ fn apply_refuses_a_foreign_connection_then_adopts_it_keeping_every_foreign_optio
     let (code, stdout, _) = sso(&["apply"], &emulator, dir.path());
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("ConnectionConflict"), "{stdout}");
-    assert!(stdout.contains("adoptExisting"), "the message says how to take it over: {stdout}");
+    assert!(
+        stdout.contains("adoptExisting"),
+        "the message says how to take it over: {stdout}"
+    );
     let writes: Vec<String> = emulator
         .api_calls_since(seq)
         .into_iter()
         .filter(|c| !c.starts_with("GET"))
         .collect();
-    assert!(writes.is_empty(), "a foreign connection is never written: {writes:?}");
+    assert!(
+        writes.is_empty(),
+        "a foreign connection is never written: {writes:?}"
+    );
     assert_eq!(emulator.connection("acme-azure"), before);
 
     manifests(dir.path(), true, true);
@@ -191,10 +223,22 @@ fn apply_refuses_a_foreign_connection_then_adopts_it_keeping_every_foreign_optio
     assert_eq!(result[0]["status"]["conditions"][0]["reason"], "Synced");
     let after = emulator.connection("acme-azure");
     let options = &after["options"];
-    for kept in ["requestTemplate", "assertion_decryption_settings", "upstream_params", "x_future_option", "debug"] {
-        assert_eq!(options[kept], before["options"][kept], "{kept} survives the merge");
+    for kept in [
+        "requestTemplate",
+        "assertion_decryption_settings",
+        "upstream_params",
+        "x_future_option",
+        "debug",
+    ] {
+        assert_eq!(
+            options[kept], before["options"][kept],
+            "{kept} survives the merge"
+        );
     }
-    assert!(options.get("metadataUrl").is_none(), "metadataUrl is removed");
+    assert!(
+        options.get("metadataUrl").is_none(),
+        "metadataUrl is removed"
+    );
     assert_eq!(options["domain_aliases"], json!(["acme.com"]));
     assert_eq!(
         options["signInEndpoint"],
@@ -214,8 +258,14 @@ fn apply_refuses_a_foreign_connection_then_adopts_it_keeping_every_foreign_optio
     assert_eq!(code, 0, "{stdout}");
     let calls = emulator.api_calls_since(seq);
     assert!(!calls.is_empty());
-    assert!(calls.iter().all(|c| c.starts_with("GET")), "zero writes: {calls:?}");
-    assert_eq!(emulator.connection("acme-azure")["options"], after["options"]);
+    assert!(
+        calls.iter().all(|c| c.starts_with("GET")),
+        "zero writes: {calls:?}"
+    );
+    assert_eq!(
+        emulator.connection("acme-azure")["options"],
+        after["options"]
+    );
 
     // Turning restrictSsoOnly off removes domain_aliases and nothing else.
     manifests(dir.path(), false, true);
@@ -224,15 +274,27 @@ fn apply_refuses_a_foreign_connection_then_adopts_it_keeping_every_foreign_optio
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("- domain_aliases"), "{stdout}");
     assert!(
-        emulator.api_calls_since(seq).iter().all(|c| c.starts_with("GET")),
+        emulator
+            .api_calls_since(seq)
+            .iter()
+            .all(|c| c.starts_with("GET")),
         "plan never writes"
     );
     let (code, stdout, _) = sso(&["apply"], &emulator, dir.path());
     assert_eq!(code, 0, "{stdout}");
     let last = emulator.connection("acme-azure");
     assert!(last["options"].get("domain_aliases").is_none());
-    for kept in ["requestTemplate", "assertion_decryption_settings", "x_future_option", "fieldsMap", "signingCert"] {
-        assert_eq!(last["options"][kept], after["options"][kept], "{kept} is kept");
+    for kept in [
+        "requestTemplate",
+        "assertion_decryption_settings",
+        "x_future_option",
+        "fieldsMap",
+        "signingCert",
+    ] {
+        assert_eq!(
+            last["options"][kept], after["options"][kept],
+            "{kept} is kept"
+        );
     }
 }
 
@@ -258,12 +320,29 @@ fn apply_without_credentials_uses_the_embedded_emulator_and_says_so() {
     let status = &result[0]["status"];
     assert_eq!(status["connectionName"], "acme-azure");
     assert_eq!(status["entityId"], "urn:auth0:emulator:acme-azure");
-    assert_eq!(status["acsUrl"], "https://emulator.local/login/callback?connection=acme-azure");
+    assert_eq!(
+        status["acsUrl"],
+        "https://emulator.local/login/callback?connection=acme-azure"
+    );
     // Both certificates are valid; the one with the latest notAfter is used, the other reported.
-    assert_eq!(status["signingCertificate"]["sha1Thumbprint"], "8bfee73fb2eeea676a338a1cbb50e7720e98d3ab");
-    assert_eq!(status["otherSigningCertificates"][0]["sha1Thumbprint"], "036b35fc81a4bdea40b7082a87b79516798326ba");
-    for secret_marker in ["-----BEGIN", "LS0tLS1CRUdJTi", "PRIVATE KEY", "emulator-secret"] {
-        assert!(!stdout.contains(secret_marker), "output leaks {secret_marker}");
+    assert_eq!(
+        status["signingCertificate"]["sha1Thumbprint"],
+        "8bfee73fb2eeea676a338a1cbb50e7720e98d3ab"
+    );
+    assert_eq!(
+        status["otherSigningCertificates"][0]["sha1Thumbprint"],
+        "036b35fc81a4bdea40b7082a87b79516798326ba"
+    );
+    for secret_marker in [
+        "-----BEGIN",
+        "LS0tLS1CRUdJTi",
+        "PRIVATE KEY",
+        "emulator-secret",
+    ] {
+        assert!(
+            !stdout.contains(secret_marker),
+            "output leaks {secret_marker}"
+        );
     }
 }
 
@@ -280,5 +359,8 @@ fn bad_metadata_is_reported_with_its_kind_and_nothing_is_written() {
     assert_eq!(code, 1);
     assert!(stdout.contains("InvalidMetadata"), "{stdout}");
     assert!(stdout.contains("no_idp_descriptor"), "{stdout}");
-    assert!(emulator.api_calls_since(seq).is_empty(), "no Auth0 call for unusable input");
+    assert!(
+        emulator.api_calls_since(seq).is_empty(),
+        "no Auth0 call for unusable input"
+    );
 }
