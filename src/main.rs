@@ -9,6 +9,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format, matches!(cli.command, Command::Run(_)));
     match cli.command {
+<<<<<<< HEAD
         Command::Crd => match serde_yaml::to_string(&SsoConnection::crd()) {
             Ok(yaml) => {
                 print!("{yaml}");
@@ -53,5 +54,15 @@ fn init_tracing(format: LogFormat, long_running: bool) {
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
+=======
+        Command::Crd => {
+            print!("{}", serde_yaml::to_string(&SsoConnection::crd()).expect("CRD serialises"));
+            std::process::ExitCode::SUCCESS
+        }
+        Command::Metadata(MetadataCommand::Inspect(_args)) => todo!("metadata inspect"),
+        Command::Plan(_) | Command::Apply(_) => todo!("offline"),
+        Command::Decrypt(_) => todo!("decrypt"),
+        Command::Run(_) => todo!("run"),
+>>>>>>> plan
     }
 }
