@@ -12,7 +12,10 @@ use sso_operator::cli::OutputFormat;
 use sso_operator::inspect::render;
 use sso_operator::metadata::{IdpMetadata, MetadataError, parse_idp_metadata};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/idp-metadata");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/fixtures/idp-metadata"
+);
 
 /// Inside the window in which every recorded certificate status holds.
 fn now() -> Timestamp {
@@ -67,7 +70,11 @@ fn label(entry: &Value) -> String {
 }
 
 fn check_ok(label: &str, entry: &Value, md: &IdpMetadata) {
-    assert_eq!(md.entity_id, entry["entity_id"].as_str().unwrap(), "{label}: entity_id");
+    assert_eq!(
+        md.entity_id,
+        entry["entity_id"].as_str().unwrap(),
+        "{label}: entity_id"
+    );
     assert_eq!(
         md.sso_redirect.as_deref(),
         entry["sso"]["HTTP-Redirect"].as_str(),
@@ -88,11 +95,27 @@ fn check_ok(label: &str, entry: &Value, md: &IdpMetadata) {
         .collect();
     assert_eq!(sha256, expected_sha256, "{label}: signing_certs_sha256");
     let expected_certs = entry["signing_certs"].as_array().unwrap();
-    assert_eq!(md.signing_certs.len(), expected_certs.len(), "{label}: cert count");
+    assert_eq!(
+        md.signing_certs.len(),
+        expected_certs.len(),
+        "{label}: cert count"
+    );
     for (cert, want) in md.signing_certs.iter().zip(expected_certs) {
-        assert_eq!(cert.sha256_hex(), want["sha256"].as_str().unwrap(), "{label}");
-        assert_eq!(cert.sha1_hex(), want["sha1"].as_str().unwrap(), "{label}: sha1");
-        assert_eq!(cert.subject_cn(), want["subject_cn"].as_str(), "{label}: subject_cn");
+        assert_eq!(
+            cert.sha256_hex(),
+            want["sha256"].as_str().unwrap(),
+            "{label}"
+        );
+        assert_eq!(
+            cert.sha1_hex(),
+            want["sha1"].as_str().unwrap(),
+            "{label}: sha1"
+        );
+        assert_eq!(
+            cert.subject_cn(),
+            want["subject_cn"].as_str(),
+            "{label}: subject_cn"
+        );
         assert_eq!(
             rfc3339(cert.not_before()),
             want["not_before"].as_str().unwrap(),
@@ -129,7 +152,10 @@ fn check_err(label: &str, entry: &Value, err: &MetadataError) {
     );
     if let Some(count) = entry.get("entity_count").and_then(Value::as_u64) {
         match err {
-            MetadataError::AmbiguousEntities { count: got, entity_ids } => {
+            MetadataError::AmbiguousEntities {
+                count: got,
+                entity_ids,
+            } => {
                 assert_eq!(*got as u64, count, "{label}: entity_count");
                 assert_eq!(entity_ids.len() as u64, count, "{label}: listed entity IDs");
             }
@@ -159,7 +185,10 @@ fn every_fixture_parses_as_expected_json_records() {
         checked += 1;
     }
     assert_eq!(checked, entries.len());
-    assert_eq!(checked, 20, "expected.json changed size; review the new entries");
+    assert_eq!(
+        checked, 20,
+        "expected.json changed size; review the new entries"
+    );
 }
 
 #[test]
@@ -175,7 +204,12 @@ fn every_fixture_renders_as_inspect_json_with_the_documented_shape() {
         let json: Value = serde_json::from_str(&stdout).unwrap();
         if entry["ok"].as_bool().unwrap() {
             assert_eq!(code, 0, "{label}");
-            let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+            let keys: Vec<&str> = json
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
             assert_eq!(
                 keys,
                 [
@@ -211,7 +245,11 @@ fn every_fixture_renders_as_inspect_json_with_the_documented_shape() {
         } else {
             assert_eq!(code, 2, "{label}");
             assert_eq!(json["error"]["kind"], entry["error_kind"], "{label}");
-            assert!(json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+            assert!(
+                json["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty())
+            );
             assert_eq!(json.as_object().unwrap().len(), 1, "{label}");
         }
         checked += 1;
@@ -225,7 +263,9 @@ fn inspect_table_shows_endpoints_and_marks_the_selected_certificate() {
     let result = parse_idp_metadata(&bytes, None, now());
     let (stdout, code) = render(&result, now(), OutputFormat::Table);
     assert_eq!(code, 0);
-    assert!(stdout.contains("https://sts.contoso-example.com/4f2b8c1e-7d3a-4e59-9b61-2c0d5a8e7f13/"));
+    assert!(
+        stdout.contains("https://sts.contoso-example.com/4f2b8c1e-7d3a-4e59-9b61-2c0d5a8e7f13/")
+    );
     assert!(stdout.contains("SSO HTTP-POST"));
     // The second certificate lives longer, so it is the one to use.
     let selected_line = stdout.lines().find(|l| l.contains("(selected)")).unwrap();
@@ -237,7 +277,10 @@ fn inspect_table_shows_endpoints_and_marks_the_selected_certificate() {
 fn inspect_table_prints_nothing_on_stdout_for_bad_input_and_exits_2() {
     let bytes = std::fs::read(Path::new(FIXTURES).join("truncated.xml")).unwrap();
     let result = parse_idp_metadata(&bytes, None, now());
-    assert_eq!(render(&result, now(), OutputFormat::Table), (String::new(), 2));
+    assert_eq!(
+        render(&result, now(), OutputFormat::Table),
+        (String::new(), 2)
+    );
 }
 
 #[test]
