@@ -18,29 +18,38 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 /// Runs `metadata inspect`: reads the file (`-` is standard input), prints the result and
 /// returns 0, or 2 on bad input.
 pub fn run(args: &InspectArgs) -> ExitCode {
+    let (stdout, stderr, code) = inspect(args, Timestamp::now());
+    // A closed pipe (`inspect … | head`) is not worth a panic, so write errors are ignored.
+    let _ = std::io::stdout().lock().write_all(stdout.as_bytes());
+    let _ = std::io::stderr().lock().write_all(stderr.as_bytes());
+    ExitCode::from(code)
+}
+
+/// Stdout, stderr and exit code of `metadata inspect` at `now`.
+fn inspect(args: &InspectArgs, now: Timestamp) -> (String, String, u8) {
     let name = args.file.display().to_string();
     let input = match read_input(&args.file) {
         Ok(input) => input,
         Err(e) => {
             let message = format!("cannot read {name}: {e}");
-            match args.output {
-                OutputFormat::Json => print_stdout(&error_json("io", &message)),
-                OutputFormat::Table => print_stderr(&format!("error: {message}\n")),
-            }
-            return ExitCode::from(EXIT_BAD_INPUT);
+            return match args.output {
+                OutputFormat::Json => (error_json("io", &message), String::new(), EXIT_BAD_INPUT),
+                OutputFormat::Table => {
+                    (String::new(), format!("error: {message}\n"), EXIT_BAD_INPUT)
+                }
+            };
         }
     };
-    let now = Timestamp::now();
     let result = match input {
         Input::Bytes(bytes) => parse_idp_metadata(&bytes, args.entity_id.as_deref(), now),
         Input::TooLarge(size) => Err(MetadataError::TooLarge { size }),
     };
     let (stdout, code) = render(&result, now, args.output);
-    print_stdout(&stdout);
-    if let (Err(e), OutputFormat::Table) = (&result, args.output) {
-        print_stderr(&format!("error: {name} is not usable IdP metadata: {e}\n"));
-    }
-    ExitCode::from(code)
+    let stderr = match (&result, args.output) {
+        (Err(e), OutputFormat::Table) => format!("error: {name} is not usable IdP metadata: {e}\n"),
+        _ => String::new(),
+    };
+    (stdout, stderr, code)
 }
 
 /// What `inspect` prints on stdout for a parse result, and its exit code. In table mode an
@@ -173,11 +182,105 @@ fn read_bounded(mut source: impl Read) -> std::io::Result<Input> {
     Ok(Input::TooLarge(bytes.len().saturating_add(rest)))
 }
 
-fn print_stdout(text: &str) {
-    // A closed pipe (`inspect … | head`) is not an error worth a panic.
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-}
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
 
-fn print_stderr(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    use super::*;
+
+    const FIXTURES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/idp-metadata"
+    );
+
+    fn now() -> Timestamp {
+        "2026-11-23T00:00:00Z".parse().unwrap()
+    }
+
+    fn args(file: &str, output: OutputFormat) -> InspectArgs {
+        InspectArgs {
+            file: PathBuf::from(FIXTURES).join(file),
+            entity_id: None,
+            output,
+        }
+    }
+
+    #[test]
+    fn an_unreadable_file_is_an_io_error_in_json() {
+        let (stdout, stderr, code) =
+            inspect(&args("does-not-exist.xml", OutputFormat::Json), now());
+        assert_eq!(code, 2);
+        assert!(stderr.is_empty());
+        let json: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(json["error"]["kind"], "io");
+        assert!(
+            json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("does-not-exist.xml")
+        );
+    }
+
+    #[test]
+    fn bad_input_in_table_mode_is_one_line_on_stderr_naming_the_file() {
+        let (stdout, stderr, code) = inspect(&args("truncated.xml", OutputFormat::Table), now());
+        assert_eq!(code, 2);
+        assert!(stdout.is_empty());
+        assert_eq!(stderr.lines().count(), 1);
+        assert!(stderr.contains("truncated.xml"), "{stderr}");
+        assert!(stderr.contains("not well-formed"), "{stderr}");
+    }
+
+    #[test]
+    fn an_entity_id_chooses_the_idp_of_an_aggregate() {
+        let mut chosen = args("entities-multiple.xml", OutputFormat::Json);
+        chosen.entity_id = Some("https://idp-staging.fabrikam.test/saml2/idp".into());
+        let (stdout, _, code) = inspect(&chosen, now());
+        assert_eq!(code, 0);
+        let json: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(
+            json["entityId"],
+            "https://idp-staging.fabrikam.test/saml2/idp"
+        );
+        assert_eq!(json["singleLogoutService"], Value::Null);
+    }
+
+    #[test]
+    fn an_offered_binding_alone_appears_in_json_and_the_missing_one_is_absent() {
+        let (stdout, _, _) = inspect(
+            &args("generic-saml2md-post-only.xml", OutputFormat::Json),
+            now(),
+        );
+        let json: Value = serde_json::from_str(&stdout).unwrap();
+        let sso = json["singleSignOnServices"].as_object().unwrap();
+        assert_eq!(sso.keys().collect::<Vec<_>>(), ["HTTP-POST"]);
+        assert_eq!(
+            sso["HTTP-POST"],
+            "https://sso.contoso-example.com/saml2/idp/SSOService.php?tenant=contoso&profile=staff"
+        );
+    }
+
+    #[test]
+    fn the_table_says_when_a_binding_is_not_offered_and_when_a_certificate_expired() {
+        let (stdout, _, code) = inspect(
+            &args("jumpcloud-expired-redirect-only.xml", OutputFormat::Table),
+            now(),
+        );
+        assert_eq!(code, 0);
+        let post = stdout
+            .lines()
+            .find(|l| l.starts_with("SSO HTTP-POST"))
+            .unwrap();
+        assert!(post.ends_with("(not offered)"), "{post}");
+        assert!(stdout.contains("2021-06-01T12:00:00Z .. 2024-06-01T12:00:00Z (expired)"));
+    }
+
+    #[test]
+    fn oversize_input_is_reported_with_its_true_size() {
+        let size = MAX_METADATA_BYTES + 12_345;
+        let input = read_bounded(std::io::repeat(b' ').take(size as u64)).unwrap();
+        assert!(matches!(input, Input::TooLarge(n) if n == size));
+        let input = read_bounded(std::io::repeat(b' ').take(10)).unwrap();
+        assert!(matches!(input, Input::Bytes(b) if b.len() == 10));
+    }
 }
