@@ -2,5 +2,6 @@ pub mod auth0;
 pub mod certs;
 pub mod cli;
 pub mod crd;
+pub mod emulator;
 pub mod metadata;
 pub mod secret;
