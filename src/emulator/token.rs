@@ -1,5 +1,7 @@
 //! RS256 access tokens: issued by `/oauth/token`, checked on every `/api/v2` call.
 
+use std::sync::OnceLock;
+
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rsa::RsaPrivateKey;
@@ -67,27 +69,38 @@ pub struct TokenKeys {
     decoding: DecodingKey,
 }
 
+fn generate_pair() -> Result<(EncodingKey, DecodingKey), String> {
+    let private =
+        RsaPrivateKey::new(&mut rand::rngs::OsRng, KEY_BITS).map_err(|e| e.to_string())?;
+    let private_der = private.to_pkcs1_der().map_err(|e| e.to_string())?;
+    let public_der = private
+        .to_public_key()
+        .to_pkcs1_der()
+        .map_err(|e| e.to_string())?;
+    Ok((
+        EncodingKey::from_rsa_der(private_der.as_bytes()),
+        DecodingKey::from_rsa_der(public_der.as_bytes()),
+    ))
+}
+
 /// Why the key pair could not be made.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot generate the emulator's RSA signing key: {0}")]
 pub struct KeyError(String);
 
+/// The process-wide key pair: a tenant keeps its signing key, and generating one per
+/// in-process emulator would make every test pay for RSA key generation.
+static PROCESS_KEYS: OnceLock<Result<(EncodingKey, DecodingKey), String>> = OnceLock::new();
+
 impl TokenKeys {
-    /// Generates a fresh RSA key pair.
+    /// The process-wide RSA key pair, generated on first use (blocking; call it off the
+    /// async executor).
     pub fn generate() -> Result<Self, KeyError> {
-        let private = RsaPrivateKey::new(&mut rand::rngs::OsRng, KEY_BITS)
-            .map_err(|e| KeyError(e.to_string()))?;
-        let private_der = private
-            .to_pkcs1_der()
-            .map_err(|e| KeyError(e.to_string()))?;
-        let public_der = private
-            .to_public_key()
-            .to_pkcs1_der()
-            .map_err(|e| KeyError(e.to_string()))?;
-        Ok(TokenKeys {
-            encoding: EncodingKey::from_rsa_der(private_der.as_bytes()),
-            decoding: DecodingKey::from_rsa_der(public_der.as_bytes()),
-        })
+        let (encoding, decoding) = PROCESS_KEYS
+            .get_or_init(generate_pair)
+            .clone()
+            .map_err(KeyError)?;
+        Ok(TokenKeys { encoding, decoding })
     }
 
     /// Signs claims as an RS256 JWT.
