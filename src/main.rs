@@ -56,7 +56,10 @@ fn init_tracing(format: LogFormat, long_running: bool) {
         LogFormat::Text => builder.init(),
 =======
         Command::Crd => {
-            print!("{}", serde_yaml::to_string(&SsoConnection::crd()).expect("CRD serialises"));
+            print!(
+                "{}",
+                serde_yaml::to_string(&SsoConnection::crd()).expect("CRD serialises")
+            );
             std::process::ExitCode::SUCCESS
         }
         Command::Metadata(MetadataCommand::Inspect(_args)) => todo!("metadata inspect"),
