@@ -108,6 +108,7 @@ pub struct SsoConnectionSpec {
     /// How Auth0 sends the authentication request to the IdP. When unset, HTTP-Redirect is
     /// used if the metadata offers it, otherwise HTTP-POST.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_protocol_binding")]
     pub protocol_binding: Option<ProtocolBinding>,
 
     /// IdP-initiated sign-on: which application users land in when the IdP starts the flow.
@@ -173,6 +174,17 @@ fn preserve_unknown_object(_: &mut schemars::SchemaGenerator) -> schemars::Schem
         "type": "object",
         "x-kubernetes-preserve-unknown-fields": true
     })
+}
+
+// Optional enums are spelled out because the derived schema lists `null` among the enum
+// values, which kube-apiserver 1.20 rejects when the CRD is created ("per-version schemas
+// may not all be set to identical values"); `nullable: true` already admits null.
+fn optional_protocol_binding(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "nullable": true, "enum": ["HTTP-POST", "HTTP-Redirect"]})
+}
+
+fn optional_client_protocol(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "nullable": true, "enum": ["oidc", "samlp", "wsfed"]})
 }
 
 /// The identity provider product.
@@ -320,6 +332,7 @@ pub struct IdpInitiated {
     pub client_id: Option<String>,
     /// Protocol used towards that application.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "optional_client_protocol")]
     pub client_protocol: Option<ClientProtocol>,
     /// Query string appended to the authorize request, e.g. `scope=openid profile`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -518,6 +531,16 @@ mod tests {
         assert_eq!(spec.signature_algorithm, SignatureAlgorithm::RsaSha256);
         assert_eq!(spec.digest_algorithm, DigestAlgorithm::Sha256);
         assert_eq!(spec.protocol_binding, None);
+    }
+
+    #[test]
+    fn no_enum_lists_null_so_older_api_servers_accept_the_crd() {
+        let crd = crd_json();
+        let text = serde_json::to_string(&crd).unwrap();
+        assert!(!text.contains(",null]") && !text.contains("[null"), "{text}");
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert_eq!(spec["properties"]["protocolBinding"]["enum"], serde_json::json!(["HTTP-POST", "HTTP-Redirect"]));
+        assert_eq!(spec["properties"]["protocolBinding"]["nullable"], true);
     }
 
     #[test]
