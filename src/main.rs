@@ -9,7 +9,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format, matches!(cli.command, Command::Run(_)));
     match cli.command {
-<<<<<<< HEAD
         Command::Crd => match serde_yaml::to_string(&SsoConnection::crd()) {
             Ok(yaml) => {
                 print!("{yaml}");
@@ -48,24 +47,9 @@ fn init_tracing(format: LogFormat, long_running: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if long_running { "info" } else { "warn" };
     let filter = EnvFilter::try_from_env("SSO_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
-=======
-        Command::Crd => {
-            print!(
-                "{}",
-                serde_yaml::to_string(&SsoConnection::crd()).expect("CRD serialises")
-            );
-            std::process::ExitCode::SUCCESS
-        }
-        Command::Metadata(MetadataCommand::Inspect(_args)) => todo!("metadata inspect"),
-        Command::Plan(_) | Command::Apply(_) => todo!("offline"),
-        Command::Decrypt(_) => todo!("decrypt"),
-        Command::Run(_) => todo!("run"),
->>>>>>> plan
     }
 }

@@ -221,23 +221,18 @@ pub async fn applied_example_becomes_ready_with_encrypted_certificate(env: &Env,
     if condition(&obj, "CertificateEncrypted").map(|c| c["status"].clone()) != Some(json!("True")) {
         return Err(format!("CertificateEncrypted: {:?}", condition(&obj, "CertificateEncrypted")));
     }
+    let envelope_file = env.work_dir().join(format!("{ns}-envelope"));
+    std::fs::write(&envelope_file, &envelope).map_err(|e| e.to_string())?;
     let out = tokio::process::Command::new(&env.operator_bin)
         .arg("decrypt")
+        .arg(&envelope_file)
         .env("SSO_ENCRYPTION_KEY", env.encryption_key())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().expect("piped stdin");
-            let envelope = envelope.clone();
-            std::thread::spawn(move || stdin.write_all(envelope.as_bytes()));
-            Ok(child)
-        })
-        .map_err(|e| e.to_string())?
-        .wait_with_output()
+        .output()
         .await
         .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("sso-operator decrypt failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
     let pem = String::from_utf8_lossy(&out.stdout).into_owned();
     let cert = sso_operator::certs::Certificate::from_pem(&pem).map_err(|e| format!("decrypt output: {e}"))?;
     if cert.sha1_hex() != AZURE_SHA1 {

@@ -1,6 +1,7 @@
 //! The scenario registry. To add one: write `async fn my_scenario(env: &Env, ns: &str) ->
 //! Result<(), String>` in a module here and list it in [`all`] with `scenario!(module::my_scenario)`.
 
+mod controller;
 mod setup;
 
 use futures::future::BoxFuture;
@@ -30,5 +31,12 @@ pub fn all() -> Vec<Scenario> {
         scenario!(setup::crd_installs_and_kubectl_shows_columns),
         scenario!(setup::operator_rbac_is_least_privilege),
         scenario!(setup::examples_validate_against_the_schema),
+        scenario!(controller::applied_example_becomes_ready_with_encrypted_certificate),
+        scenario!(controller::metadata_edit_rotates_certificate_with_one_patch),
+        scenario!(controller::restrict_sso_only_and_enabled_clients),
+        scenario!(controller::missing_configmap_reports_metadata_not_found_then_recovers),
+        scenario!(controller::foreign_connection_conflicts_until_adopted),
+        scenario!(controller::restart_creates_no_duplicates_and_writes_nothing),
+        scenario!(controller::deletion_policy_delete_removes_and_retain_keeps),
     ]
 }
