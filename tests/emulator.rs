@@ -1,0 +1,1123 @@
+//! Behaviour of `auth0-emulator` (AUTH0_API.md §11), driven over HTTP with reqwest against an
+//! in-process instance on a free port.
+
+use std::net::SocketAddr;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sso_operator::certs::Certificate;
+use sso_operator::emulator::{
+    self, ClientSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, RateLimit,
+    RunningEmulator,
+};
+
+const JSON_UTF8: &str = "application/json; charset=utf-8";
+const OKTA_SHA1: &str = "4b53172957fc1b59fd11530518ef16ad9d7914dc";
+
+/// The okta-app.xml fixture's IdP signing certificate.
+fn okta_cert() -> Certificate {
+    let xml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/idp-metadata/okta-app.xml"
+    ))
+    .unwrap();
+    let start = xml.find("X509Certificate>").unwrap() + "X509Certificate>".len();
+    let end = start + xml[start..].find('<').unwrap();
+    Certificate::from_base64_text(&xml[start..end]).unwrap()
+}
+
+fn saml_options() -> Value {
+    json!({
+        "signInEndpoint": "https://idp.example.com/sso",
+        "signOutEndpoint": "https://idp.example.com/slo",
+        "signingCert": okta_cert().signing_cert_value(),
+        "signSAMLRequest": true,
+        "signatureAlgorithm": "rsa-sha256",
+        "digestAlgorithm": "sha256",
+        "protocolBinding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
+        "domain_aliases": ["acme.com"]
+    })
+}
+
+struct Emu {
+    running: RunningEmulator,
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+    raw: String,
+}
+
+fn config() -> EmulatorConfig {
+    EmulatorConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..EmulatorConfig::default()
+    }
+}
+
+fn narrow_client() -> ClientSpec {
+    ClientSpec {
+        id: "narrow".into(),
+        secret: "narrow-secret".into(),
+        scopes: vec![
+            "read:connections".into(),
+            "create:connections".into(),
+            "update:connections".into(),
+        ],
+    }
+}
+
+impl Emu {
+    async fn start(config: EmulatorConfig) -> Emu {
+        let running = emulator::start(config).await.unwrap();
+        let base = running.base_url();
+        let mut emu = Emu {
+            running,
+            http: reqwest::Client::new(),
+            base,
+            token: String::new(),
+        };
+        emu.token = emu
+            .token_for(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+            .await;
+        emu
+    }
+
+    fn audience(&self) -> String {
+        format!("{}/api/v2/", self.base)
+    }
+
+    async fn token_for(&self, id: &str, secret: &str) -> String {
+        let reply = self
+            .http
+            .post(format!("{}/oauth/token", self.base))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", secret),
+                ("audience", &self.audience()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        let body: Value = reply.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let raw = resp.text().await.unwrap();
+        let body = if raw.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&raw).unwrap()
+        };
+        Reply {
+            status,
+            headers,
+            body,
+            raw,
+        }
+    }
+
+    async fn call_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        self.send(req).await
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.call_as(&self.token, method, path, body).await
+    }
+
+    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        self.send(req).await
+    }
+
+    async fn create(&self, name: &str) -> Value {
+        let reply = self
+            .call(
+                Method::POST,
+                "/api/v2/connections",
+                Some(json!({"name": name, "strategy": "samlp", "options": saml_options()})),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.raw);
+        reply.body
+    }
+}
+
+fn jwt_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&B64URL.decode(payload).unwrap()).unwrap()
+}
+
+fn error_body(status: u16, error: &str, message: &str, code: &str) -> Value {
+    json!({"statusCode": status, "error": error, "message": message, "errorCode": code})
+}
+
+#[tokio::test]
+async fn token_endpoint_accepts_form_json_and_basic_credentials() {
+    let emu = Emu::start(config()).await;
+    let url = format!("{}/oauth/token", emu.base);
+    let audience = emu.audience();
+    let form = emu
+        .send(emu.http.post(&url).form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("client_secret", DEFAULT_CLIENT_SECRET),
+            ("audience", &audience),
+        ]))
+        .await;
+    let json_body = emu
+        .send(emu.http.post(&url).json(&json!({
+            "grant_type": "client_credentials",
+            "client_id": DEFAULT_CLIENT_ID,
+            "client_secret": DEFAULT_CLIENT_SECRET,
+            "audience": "https://emulator.local/api/v2/",
+        })))
+        .await;
+    let basic = emu
+        .send(
+            emu.http
+                .post(&url)
+                .basic_auth(DEFAULT_CLIENT_ID, Some(DEFAULT_CLIENT_SECRET))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("audience", &audience),
+                ]),
+        )
+        .await;
+    for reply in [&form, &json_body, &basic] {
+        assert_eq!(reply.status, 200, "{}", reply.raw);
+        assert_eq!(reply.headers["content-type"], JSON_UTF8);
+        assert_eq!(reply.body["token_type"], "Bearer");
+        assert_eq!(reply.body["expires_in"], 86400);
+        assert_eq!(
+            reply.body["scope"],
+            "read:connections create:connections update:connections delete:connections read:connections_options update:connections_options"
+        );
+    }
+    let token = form.body["access_token"].as_str().unwrap();
+    let header: Value =
+        serde_json::from_slice(&B64URL.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+    assert_eq!(header["alg"], "RS256");
+    let claims = jwt_claims(token);
+    assert_eq!(claims["iss"], "https://emulator.local/");
+    assert_eq!(claims["sub"], "sso-operator-emulator@clients");
+    assert_eq!(claims["aud"], audience);
+    assert_eq!(claims["gty"], "client-credentials");
+    assert_eq!(claims["azp"], DEFAULT_CLIENT_ID);
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        86400
+    );
+    // A token issued for the domain audience works on the API too.
+    let domain_token = json_body.body["access_token"].as_str().unwrap();
+    let list = emu
+        .call_as(domain_token, Method::GET, "/api/v2/connections", None)
+        .await;
+    assert_eq!(list.status, 200);
+    assert_eq!(
+        emu.admin(Method::GET, "/__emulator/stats", None).await.body["tokens_issued"],
+        4
+    );
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn token_endpoint_errors_use_the_oauth_shape() {
+    let emu = Emu::start(config()).await;
+    let url = format!("{}/oauth/token", emu.base);
+    let audience = emu.audience();
+    let post = |params: Vec<(&'static str, String)>| emu.http.post(&url).form(&params);
+    let wrong_secret = emu
+        .send(post(vec![
+            ("grant_type", "client_credentials".into()),
+            ("client_id", DEFAULT_CLIENT_ID.into()),
+            ("client_secret", "nope".into()),
+            ("audience", audience.clone()),
+        ]))
+        .await;
+    assert_eq!(wrong_secret.status, 401);
+    assert_eq!(
+        wrong_secret.body,
+        json!({"error":"access_denied","error_description":"Unauthorized"})
+    );
+    let foreign_audience = emu
+        .send(post(vec![
+            ("grant_type", "client_credentials".into()),
+            ("client_id", DEFAULT_CLIENT_ID.into()),
+            ("client_secret", DEFAULT_CLIENT_SECRET.into()),
+            ("audience", "https://other.example/api/v2/".into()),
+        ]))
+        .await;
+    assert_eq!(foreign_audience.status, 403);
+    assert_eq!(
+        foreign_audience.body,
+        json!({"error":"access_denied","error_description":"Service not enabled within domain: https://other.example/api/v2/"})
+    );
+    let wrong_grant = emu
+        .send(post(vec![
+            ("grant_type", "password".into()),
+            ("client_id", DEFAULT_CLIENT_ID.into()),
+            ("client_secret", DEFAULT_CLIENT_SECRET.into()),
+            ("audience", audience.clone()),
+        ]))
+        .await;
+    assert_eq!(wrong_grant.status, 400);
+    assert_eq!(wrong_grant.body["error"], "invalid_request");
+    let no_audience = emu
+        .send(post(vec![
+            ("grant_type", "client_credentials".into()),
+            ("client_id", DEFAULT_CLIENT_ID.into()),
+            ("client_secret", DEFAULT_CLIENT_SECRET.into()),
+        ]))
+        .await;
+    assert_eq!(no_audience.status, 400);
+    assert_eq!(no_audience.body["error"], "invalid_request");
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn api_rejects_missing_malformed_tampered_and_expired_tokens() {
+    let emu = Emu::start(EmulatorConfig {
+        extra_clients: vec![ClientSpec {
+            id: "short".into(),
+            secret: "short-secret".into(),
+            scopes: vec!["read:connections".into()],
+        }],
+        ..config()
+    })
+    .await;
+    let url = format!("{}/api/v2/connections", emu.base);
+    let missing = emu.send(emu.http.get(&url)).await;
+    assert_eq!(missing.status, 401);
+    assert_eq!(
+        missing.body,
+        json!({"statusCode":401,"error":"Unauthorized","message":"Missing authentication","attributes":{"error":"Missing authentication"}})
+    );
+    let basic = emu
+        .send(
+            emu.http
+                .get(&url)
+                .header("authorization", "Basic Zm9vOmJhcg=="),
+        )
+        .await;
+    assert_eq!(basic.status, 400);
+    assert_eq!(
+        basic.body,
+        error_body(
+            400,
+            "Bad Request",
+            "Bad HTTP authentication header format",
+            "Bearer"
+        )
+    );
+    let garbage = emu
+        .call_as("not-a-jwt", Method::GET, "/api/v2/connections", None)
+        .await;
+    assert_eq!(
+        garbage.body,
+        json!({"statusCode":401,"error":"Unauthorized","message":"Invalid token","attributes":{"error":"Invalid token"}})
+    );
+    // A token whose claims were edited (here: scopes added) no longer matches its signature.
+    let mut parts: Vec<String> = emu.token.split('.').map(str::to_string).collect();
+    let mut claims = jwt_claims(&emu.token);
+    claims["scope"] = json!("read:connections delete:connections");
+    parts[1] = B64URL.encode(claims.to_string());
+    let foreign = emu
+        .call_as(&parts.join("."), Method::GET, "/api/v2/connections", None)
+        .await;
+    assert_eq!(foreign.status, 401);
+    assert_eq!(
+        foreign.body["message"],
+        "Invalid signature received for JSON Web Token validation"
+    );
+    emu.admin(
+        Method::PUT,
+        "/__emulator/config",
+        Some(json!({"token_ttl": 0})),
+    )
+    .await;
+    let expiring = emu.token_for("short", "short-secret").await;
+    // exp = iat with a zero TTL: once the clock passes that second the token is expired.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let expired = emu
+        .call_as(&expiring, Method::GET, "/api/v2/connections", None)
+        .await;
+    assert_eq!(expired.status, 401);
+    assert_eq!(
+        expired.body["message"],
+        "Expired token received for JSON Web Token validation"
+    );
+    assert_eq!(expired.headers["content-type"], JSON_UTF8);
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_token_without_options_scopes_sees_no_options_and_cannot_write_them() {
+    let emu = Emu::start(EmulatorConfig {
+        extra_clients: vec![narrow_client()],
+        ..config()
+    })
+    .await;
+    let created = emu.create("acme-narrow").await;
+    let id = created["id"].as_str().unwrap();
+    let narrow = emu.token_for("narrow", "narrow-secret").await;
+    let read = emu
+        .call_as(
+            &narrow,
+            Method::GET,
+            &format!("/api/v2/connections/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(read.status, 200);
+    assert!(read.body.get("options").is_none());
+    assert_eq!(read.body["name"], "acme-narrow");
+    let list = emu
+        .call_as(&narrow, Method::GET, "/api/v2/connections", None)
+        .await;
+    assert!(list.body[0].get("options").is_none());
+    let patch = emu
+        .call_as(
+            &narrow,
+            Method::PATCH,
+            &format!("/api/v2/connections/{id}"),
+            Some(json!({"options": null})),
+        )
+        .await;
+    assert_eq!(patch.status, 403);
+    assert_eq!(
+        patch.body,
+        error_body(
+            403,
+            "Forbidden",
+            "Updating the \"options\" property requires the \"update:connections_options\" scope.",
+            "insufficient_scope"
+        )
+    );
+    let delete = emu
+        .call_as(
+            &narrow,
+            Method::DELETE,
+            &format!("/api/v2/connections/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        delete.body,
+        error_body(
+            403,
+            "Forbidden",
+            "Insufficient scope, expected any of: delete:connections",
+            "insufficient_scope"
+        )
+    );
+    // Top-level-only updates still work and the options stay as they were.
+    let top = emu
+        .call_as(
+            &narrow,
+            Method::PATCH,
+            &format!("/api/v2/connections/{id}"),
+            Some(json!({"show_as_button": true})),
+        )
+        .await;
+    assert_eq!(top.status, 200);
+    assert!(top.body.get("options").is_none());
+    let full = emu
+        .call(Method::GET, &format!("/api/v2/connections/{id}"), None)
+        .await;
+    assert_eq!(full.body["options"], created["options"]);
+    assert_eq!(full.body["show_as_button"], true);
+
+    // With the tenant toggle "Allow Connections Management without Options Scopes".
+    emu.admin(
+        Method::PUT,
+        "/__emulator/config",
+        Some(json!({"options_scope_gating": false})),
+    )
+    .await;
+    let read = emu
+        .call_as(
+            &narrow,
+            Method::GET,
+            &format!("/api/v2/connections/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(read.body["options"]["thumbprints"], json!([OKTA_SHA1]));
+    let mut options = saml_options();
+    options["debug"] = json!(true);
+    let patch = emu
+        .call_as(
+            &narrow,
+            Method::PATCH,
+            &format!("/api/v2/connections/{id}"),
+            Some(json!({"options": options})),
+        )
+        .await;
+    assert_eq!(patch.status, 200, "{}", patch.raw);
+    assert_eq!(patch.body["options"]["debug"], true);
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn create_fills_defaults_and_derives_certificate_fields() {
+    let emu = Emu::start(config()).await;
+    let mut options = saml_options();
+    // Client-sent derived values are overwritten.
+    options["thumbprints"] = json!(["0000000000000000000000000000000000000000"]);
+    let reply = emu
+        .call(
+            Method::POST,
+            "/api/v2/connections",
+            Some(json!({"name": "acme-azure", "strategy": "samlp", "options": options})),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.raw);
+    assert_eq!(reply.headers["content-type"], JSON_UTF8);
+    let body = &reply.body;
+    let id = body["id"].as_str().unwrap();
+    assert!(id.starts_with("con_") && id.len() == 20);
+    assert!(id[4..].chars().all(|c| c.is_ascii_alphanumeric()));
+    assert_eq!(body["strategy"], "samlp");
+    assert_eq!(body["realms"], json!(["acme-azure"]));
+    assert_eq!(body["is_domain_connection"], false);
+    assert_eq!(body["show_as_button"], false);
+    assert_eq!(body["authentication"], json!({"active": true}));
+    assert_eq!(body["connected_accounts"], json!({"active": false}));
+    assert_eq!(body["enabled_clients"], json!([]));
+    assert!(body.get("display_name").is_none());
+    let ticket = body["provisioning_ticket_url"].as_str().unwrap();
+    assert!(ticket.starts_with("https://emulator.local/p/samlp/"));
+    assert_eq!(ticket.len(), "https://emulator.local/p/samlp/".len() + 8);
+    let o = &body["options"];
+    let cert = okta_cert();
+    assert_eq!(o["signingCert"], cert.signing_cert_value());
+    assert_eq!(o["cert"], cert.to_pem());
+    assert_eq!(o["thumbprints"], json!([OKTA_SHA1]));
+    assert_eq!(o["expires"], "2036-11-21T14:08:14.000Z");
+    assert_eq!(o["subject"]["commonName"], "fabrikam");
+    assert_eq!(
+        o["assertion_decryption_settings"],
+        json!({"algorithm_profile": "v2026-1", "algorithm_exceptions": []})
+    );
+    assert_eq!(o["domain_aliases"], json!(["acme.com"]));
+    // GET after the legacy EOL omits enabled_clients; the stored options are identical.
+    let read = emu
+        .call(Method::GET, &format!("/api/v2/connections/{id}"), None)
+        .await;
+    assert!(read.body.get("enabled_clients").is_none());
+    assert_eq!(read.body["options"], body["options"]);
+
+    // Raw PEM and base64(DER) are stored byte-for-byte with the same derived fields.
+    for (name, stored) in [
+        ("raw-pem", cert.to_pem()),
+        ("b64-der", B64.encode(cert.der())),
+    ] {
+        let mut options = saml_options();
+        options["signingCert"] = json!(stored);
+        let reply = emu
+            .call(
+                Method::POST,
+                "/api/v2/connections",
+                Some(json!({"name": name, "strategy": "samlp", "options": options})),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.raw);
+        assert_eq!(reply.body["options"]["signingCert"], stored);
+        assert_eq!(reply.body["options"]["thumbprints"], json!([OKTA_SHA1]));
+    }
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn create_rejects_duplicates_bad_names_unknown_keys_and_missing_certificates() {
+    let emu = Emu::start(config()).await;
+    emu.create("acme").await;
+    let post = |body: Value| emu.call(Method::POST, "/api/v2/connections", Some(body));
+    let dup = post(json!({"name": "acme", "strategy": "samlp", "options": saml_options()})).await;
+    assert_eq!(dup.status, 409);
+    assert_eq!(
+        dup.body,
+        error_body(
+            409,
+            "Conflict",
+            "A connection with the same name already exists",
+            "connection_conflict"
+        )
+    );
+    let bad_name =
+        post(json!({"name": "acme--x", "strategy": "samlp", "options": saml_options()})).await;
+    assert_eq!(bad_name.status, 400);
+    assert_eq!(bad_name.body["errorCode"], "invalid_body");
+    assert!(
+        bad_name.body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Payload validation error: 'String does not match pattern ^[a-zA-Z0-9](-[a-zA-Z0-9]|[a-zA-Z0-9])*$: acme--x' on property name")
+    );
+    let unknown = post(json!({"name": "x", "strategy": "samlp", "colour": "red"})).await;
+    assert_eq!(
+        unknown.body,
+        error_body(
+            400,
+            "Bad Request",
+            "Payload validation error: 'Additional properties not allowed: colour'.",
+            "invalid_body"
+        )
+    );
+    let missing = post(json!({"name": "x"})).await;
+    assert_eq!(
+        missing.body["message"],
+        "Payload validation error: 'Missing required property: strategy'."
+    );
+    let enabled = post(
+        json!({"name": "x", "strategy": "samlp", "options": saml_options(), "enabled_clients": []}),
+    )
+    .await;
+    assert_eq!(
+        enabled.body["message"],
+        "Payload validation error: 'Additional properties not allowed: enabled_clients'."
+    );
+    let no_cert = post(json!({"name": "x", "strategy": "samlp", "options": {"signInEndpoint": "https://idp.example.com/sso"}})).await;
+    assert_eq!(no_cert.status, 400);
+    assert_eq!(
+        no_cert.body["message"],
+        "The signing certificate public key is required"
+    );
+    let mut http = saml_options();
+    http["signInEndpoint"] = json!("http://idp.example.com/sso");
+    let plain_http = post(json!({"name": "x", "strategy": "samlp", "options": http})).await;
+    assert_eq!(plain_http.status, 400);
+    assert!(
+        plain_http.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("on property options.signInEndpoint")
+    );
+    let all = emu
+        .admin(Method::GET, "/__emulator/connections", None)
+        .await;
+    assert_eq!(all.body.as_array().unwrap().len(), 1);
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn patch_replaces_options_wholesale_and_merges_top_level_fields() {
+    let emu = Emu::start(config()).await;
+    let mut options = saml_options();
+    options["debug"] = json!(true);
+    options["x_future_option"] = json!({"enabled": true});
+    let created = emu
+        .call(
+            Method::POST,
+            "/api/v2/connections",
+            Some(json!({"name": "acme", "strategy": "samlp", "display_name": "Acme", "options": options})),
+        )
+        .await
+        .body;
+    let path = format!("/api/v2/connections/{}", created["id"].as_str().unwrap());
+    // Options without debug/x_future_option and without derived keys: all of them go, the
+    // derived ones come back recomputed.
+    let mut next = saml_options();
+    next["signSAMLRequest"] = json!(false);
+    let patched = emu
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"options": next, "show_as_button": true})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.raw);
+    let read = emu.call(Method::GET, &path, None).await.body;
+    let o = read["options"].as_object().unwrap();
+    assert!(!o.contains_key("debug"));
+    assert!(!o.contains_key("x_future_option"));
+    assert!(!o.contains_key("assertion_decryption_settings"));
+    assert_eq!(o["signSAMLRequest"], false);
+    assert_eq!(o["thumbprints"], json!([OKTA_SHA1]));
+    assert_eq!(o["cert"], okta_cert().to_pem());
+    assert_eq!(read["display_name"], "Acme");
+    assert_eq!(read["show_as_button"], true);
+    assert_eq!(read["realms"], json!(["acme"]));
+    assert_eq!(patched.body, read);
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn patch_rejects_bodies_auth0_rejects_without_changing_anything() {
+    let emu = Emu::start(config()).await;
+    let created = emu.create("acme").await;
+    let path = format!("/api/v2/connections/{}", created["id"].as_str().unwrap());
+    let patch = |body: Value| emu.call(Method::PATCH, &path, Some(body));
+    let mut no_cert = saml_options();
+    no_cert.as_object_mut().unwrap().remove("signingCert");
+    let reply = patch(json!({"options": no_cert})).await;
+    assert_eq!(
+        reply.body,
+        error_body(
+            400,
+            "Bad Request",
+            "The signing certificate public key is required",
+            "invalid_body"
+        )
+    );
+    let reply = patch(json!({"name": "renamed"})).await;
+    assert_eq!(
+        reply.body["message"],
+        "Payload validation error: 'Additional properties not allowed: name'."
+    );
+    let reply = patch(json!({})).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        reply.body["message"],
+        "Payload validation error: 'Too few properties defined (0), minimum 1'."
+    );
+    let mut garbage = saml_options();
+    garbage["signingCert"] = json!("bm90IGEgY2VydGlmaWNhdGU=");
+    let reply = patch(json!({"options": garbage})).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        reply.body["message"],
+        "The signing certificate is not valid. Please provide a .pem or .cer certificate base64 encoded public key"
+    );
+    let reply = patch(json!({"options": saml_options(), "enabled_clients": ["abc"]})).await;
+    assert_eq!(
+        reply.body,
+        error_body(
+            400,
+            "Bad Request",
+            "Payload validation error: 'Additional properties not allowed: enabled_clients'.",
+            "invalid_body"
+        )
+    );
+    let mut two = saml_options();
+    two["thumbprints"] = json!(["a", "b"]);
+    assert_eq!(patch(json!({"options": two})).await.status, 400);
+    let missing = emu
+        .call(
+            Method::PATCH,
+            "/api/v2/connections/con_doesnotexist0000",
+            Some(json!({"show_as_button": true})),
+        )
+        .await;
+    assert_eq!(
+        missing.body,
+        error_body(
+            404,
+            "Not Found",
+            "The connection does not exist",
+            "inexistent_connection"
+        )
+    );
+    let read = emu.call(Method::GET, &path, None).await.body;
+    assert_eq!(read["options"], created["options"]);
+    let stats = emu.admin(Method::GET, "/__emulator/stats", None).await.body;
+    assert_eq!(stats["PATCH /api/v2/connections/{id} 400"], 6);
+    assert!(stats.get("PATCH /api/v2/connections/{id} 200").is_none());
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn legacy_mode_accepts_enabled_clients_as_a_full_list() {
+    let emu = Emu::start(EmulatorConfig {
+        legacy_enabled_clients: true,
+        ..config()
+    })
+    .await;
+    let reply = emu
+        .call(
+            Method::POST,
+            "/api/v2/connections",
+            Some(json!({"name": "acme", "strategy": "samlp", "options": saml_options(), "enabled_clients": ["a", "b"]})),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.raw);
+    let path = format!("/api/v2/connections/{}", reply.body["id"].as_str().unwrap());
+    emu.call(
+        Method::PATCH,
+        &path,
+        Some(json!({"enabled_clients": ["c"]})),
+    )
+    .await;
+    let read = emu.call(Method::GET, &path, None).await.body;
+    assert_eq!(read["enabled_clients"], json!(["c"]));
+    let clients = emu
+        .call(Method::GET, &format!("{path}/clients"), None)
+        .await
+        .body;
+    assert_eq!(clients, json!({"clients": [{"client_id": "c"}]}));
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn delete_answers_202_then_204_and_the_connection_is_gone() {
+    let emu = Emu::start(config()).await;
+    let created = emu.create("acme").await;
+    let path = format!("/api/v2/connections/{}", created["id"].as_str().unwrap());
+    let first = emu.call(Method::DELETE, &path, None).await;
+    assert_eq!(first.status, 202);
+    assert_eq!(first.headers["content-type"], JSON_UTF8);
+    let deleted_at = first.body["deleted_at"].as_str().unwrap();
+    assert_eq!(deleted_at.len(), "2026-05-28T11:25:46.507Z".len());
+    assert!(deleted_at.parse::<jiff::Timestamp>().is_ok() && deleted_at.ends_with('Z'));
+    let second = emu.call(Method::DELETE, &path, None).await;
+    assert_eq!(second.status, 204);
+    assert!(second.raw.is_empty());
+    let read = emu.call(Method::GET, &path, None).await;
+    assert_eq!(read.status, 404);
+    assert_eq!(read.body["errorCode"], "inexistent_connection");
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn list_returns_arrays_totals_or_checkpoint_pages() {
+    let emu = Emu::start(config()).await;
+    for name in ["a1", "a2", "a3"] {
+        emu.create(name).await;
+    }
+    emu.admin(
+        Method::POST,
+        "/__emulator/connections",
+        Some(json!({"name": "google", "strategy": "google-oauth2", "options": {}})),
+    )
+    .await;
+    let get = async |q: &str| {
+        emu.call(Method::GET, &format!("/api/v2/connections{q}"), None)
+            .await
+    };
+    let bare = get("").await.body;
+    assert_eq!(bare.as_array().unwrap().len(), 4);
+    let by_name = get("?name=a2").await.body;
+    assert_eq!(by_name.as_array().unwrap().len(), 1);
+    assert_eq!(by_name[0]["name"], "a2");
+    assert_eq!(get("?name=A2").await.body, json!([]));
+    let strategies = get("?strategy=samlp&strategy=google-oauth2").await.body;
+    assert_eq!(strategies.as_array().unwrap().len(), 4);
+    assert_eq!(
+        get("?strategy=samlp").await.body.as_array().unwrap().len(),
+        3
+    );
+    let totals = get("?include_totals=true&per_page=2&page=1").await.body;
+    assert_eq!(totals["total"], 4);
+    assert_eq!(totals["start"], 2);
+    assert_eq!(totals["limit"], 2);
+    assert_eq!(totals["connections"].as_array().unwrap().len(), 2);
+    let first = get("?take=3&include_totals=true&per_page=50").await.body;
+    assert!(first.get("total").is_none());
+    assert_eq!(first["connections"].as_array().unwrap().len(), 3);
+    let next = first["next"].as_str().unwrap();
+    let last = get(&format!("?take=3&from={next}")).await.body;
+    assert_eq!(last["connections"].as_array().unwrap().len(), 1);
+    assert_eq!(last["connections"][0]["name"], "google");
+    assert!(last.get("next").is_none());
+    let fields = get("?fields=name&name=a1").await.body;
+    let keys: Vec<&String> = fields[0].as_object().unwrap().keys().collect();
+    let mut keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "authentication",
+            "connected_accounts",
+            "id",
+            "is_domain_connection",
+            "name"
+        ]
+    );
+    let bad = get("?per_page=500").await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["errorCode"], "invalid_query_string");
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn enabled_clients_endpoint_upserts_and_pages() {
+    let emu = Emu::start(EmulatorConfig {
+        known_clients: Some(vec!["app-1".into(), "app-2".into(), "app-3".into()]),
+        ..config()
+    })
+    .await;
+    let created = emu.create("acme").await;
+    let path = format!(
+        "/api/v2/connections/{}/clients",
+        created["id"].as_str().unwrap()
+    );
+    let empty = emu.call(Method::GET, &path, None).await;
+    assert_eq!(empty.body, json!({"clients": []}));
+    let patch = emu
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!([{"client_id": "app-1", "status": true}, {"client_id": "app-2", "status": true}])),
+        )
+        .await;
+    assert_eq!(patch.status, 204);
+    assert!(patch.raw.is_empty());
+    emu.call(
+        Method::PATCH,
+        &path,
+        Some(json!([{"client_id": "app-3", "status": true}, {"client_id": "app-1", "status": false}])),
+    )
+    .await;
+    let page = emu
+        .call(Method::GET, &format!("{path}?take=1"), None)
+        .await
+        .body;
+    assert_eq!(page["clients"], json!([{"client_id": "app-2"}]));
+    let next = page["next"].as_str().unwrap();
+    let rest = emu
+        .call(Method::GET, &format!("{path}?take=1&from={next}"), None)
+        .await
+        .body;
+    assert_eq!(rest, json!({"clients": [{"client_id": "app-3"}]}));
+    let unknown = emu
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!([{"client_id": "stranger", "status": true}])),
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.body["message"], "The client does not exist");
+    let too_few = emu.call(Method::PATCH, &path, Some(json!([]))).await;
+    assert_eq!(too_few.status, 400);
+    let no_conn = emu
+        .call(Method::GET, "/api/v2/connections/con_missing/clients", None)
+        .await;
+    assert_eq!(no_conn.body["message"], "The connection does not exist");
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_empty_bucket_answers_429_and_changes_nothing() {
+    let emu = Emu::start(EmulatorConfig {
+        rate_limit: RateLimit::Bucket {
+            burst: 2,
+            per_second: 0.01,
+        },
+        retry_after: true,
+        ..config()
+    })
+    .await;
+    let first = emu.call(Method::GET, "/api/v2/connections", None).await;
+    assert_eq!(first.headers["x-ratelimit-limit"], "2");
+    assert_eq!(first.headers["x-ratelimit-remaining"], "1");
+    let reset: u64 = first.headers["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = jiff::Timestamp::now().as_second() as u64;
+    assert!(
+        reset > now,
+        "reset {reset} must be when the next token arrives, after {now}"
+    );
+    emu.create("acme").await;
+    let limited = emu
+        .call(
+            Method::POST,
+            "/api/v2/connections",
+            Some(json!({"name": "acme-2", "strategy": "samlp", "options": saml_options()})),
+        )
+        .await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(
+        limited.body,
+        error_body(
+            429,
+            "Too Many Requests",
+            "Global limit has been reached",
+            "too_many_requests"
+        )
+    );
+    assert_eq!(limited.headers["x-ratelimit-remaining"], "0");
+    assert!(limited.headers.contains_key("retry-after"));
+    let all = emu
+        .admin(Method::GET, "/__emulator/connections", None)
+        .await
+        .body;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    let stats = emu.admin(Method::GET, "/__emulator/stats", None).await.body;
+    assert_eq!(stats["rate_limited"], 1);
+    assert_eq!(stats["POST /api/v2/connections 429"], 1);
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_after_phase_fault_applies_the_write_but_fails_the_response() {
+    let emu = Emu::start(EmulatorConfig {
+        faults: vec![
+            "method=POST,path=/api/v2/connections,kind=503,nth=2,phase=after"
+                .parse()
+                .unwrap(),
+        ],
+        ..config()
+    })
+    .await;
+    emu.create("first").await;
+    let faulted = emu
+        .call(
+            Method::POST,
+            "/api/v2/connections",
+            Some(json!({"name": "second", "strategy": "samlp", "options": saml_options()})),
+        )
+        .await;
+    assert_eq!(faulted.status, 503);
+    assert_eq!(faulted.headers["content-type"], JSON_UTF8);
+    // The write happened: a retry meets the 409 the operator must handle.
+    let retry = emu
+        .call(
+            Method::POST,
+            "/api/v2/connections",
+            Some(json!({"name": "second", "strategy": "samlp", "options": saml_options()})),
+        )
+        .await;
+    assert_eq!(retry.status, 409);
+    emu.create("third").await;
+    let stats = emu.admin(Method::GET, "/__emulator/stats", None).await.body;
+    assert_eq!(stats["faults_fired"], 1);
+    assert_eq!(stats["POST /api/v2/connections 503"], 1);
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reset_fault_closes_the_connection_without_a_response() {
+    let emu = Emu::start(config()).await;
+    let added = emu
+        .admin(
+            Method::POST,
+            "/__emulator/faults",
+            Some(json!({"method": "GET", "kind": "reset", "times": 1})),
+        )
+        .await;
+    assert_eq!(added.status, 201);
+    let err = emu
+        .http
+        .get(format!("{}/api/v2/connections", emu.base))
+        .bearer_auth(&emu.token)
+        .send()
+        .await;
+    assert!(err.is_err(), "expected a connection error, got {err:?}");
+    let ok = emu.call(Method::GET, "/api/v2/connections", None).await;
+    assert_eq!(ok.status, 200);
+    let calls = emu.admin(Method::GET, "/__emulator/calls", None).await.body;
+    let faults: Vec<&Value> = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["fault"])
+        .collect();
+    assert!(faults.contains(&&json!("reset")));
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_call_log_and_counters_record_api_calls_but_not_admin_calls() {
+    let emu = Emu::start(config()).await;
+    let created = emu.create("acme").await;
+    let path = format!("/api/v2/connections/{}", created["id"].as_str().unwrap());
+    emu.call(Method::GET, &path, None).await;
+    emu.call(Method::GET, "/api/v2/connections?name=acme", None)
+        .await;
+    emu.admin(Method::GET, "/__emulator/connections", None)
+        .await;
+    let calls = emu.admin(Method::GET, "/__emulator/calls", None).await.body;
+    let calls = calls.as_array().unwrap();
+    let summary: Vec<(String, String, u64)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c["method"].as_str().unwrap().to_string(),
+                c["path"].as_str().unwrap().to_string(),
+                c["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("POST".to_string(), "/oauth/token".to_string(), 200),
+            ("POST".into(), "/api/v2/connections".into(), 201),
+            ("GET".into(), path.clone(), 200),
+            ("GET".into(), "/api/v2/connections".into(), 200),
+        ]
+    );
+    assert_eq!(calls[3]["query"], "name=acme");
+    assert_eq!(calls[3]["fault"], Value::Null);
+    let since = emu
+        .admin(Method::GET, "/__emulator/calls?since=3", None)
+        .await
+        .body;
+    assert_eq!(since.as_array().unwrap().len(), 1);
+    let stats = emu.admin(Method::GET, "/__emulator/stats", None).await.body;
+    assert_eq!(stats["GET /api/v2/connections/{id} 200"], 1);
+    assert_eq!(stats["POST /api/v2/connections 201"], 1);
+    assert_eq!(stats["tokens_issued"], 1);
+    assert_eq!(stats["rate_limited"], 0);
+    let reset = emu
+        .admin(Method::POST, "/__emulator/reset?keep=connections", None)
+        .await;
+    assert_eq!(reset.status, 200);
+    assert_eq!(
+        emu.admin(Method::GET, "/__emulator/calls", None).await.body,
+        json!([])
+    );
+    assert_eq!(emu.call(Method::GET, &path, None).await.status, 200);
+    emu.admin(Method::POST, "/__emulator/reset", None).await;
+    assert_eq!(emu.call(Method::GET, &path, None).await.status, 404);
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_ids() {
+    let a = Emu::start(EmulatorConfig {
+        seed: 7,
+        ..config()
+    })
+    .await;
+    let b = Emu::start(EmulatorConfig {
+        seed: 7,
+        ..config()
+    })
+    .await;
+    let c = Emu::start(EmulatorConfig {
+        seed: 8,
+        ..config()
+    })
+    .await;
+    let (ia, ib, ic) = (
+        a.create("x").await,
+        b.create("x").await,
+        c.create("x").await,
+    );
+    assert_eq!(ia["id"], ib["id"]);
+    assert_eq!(ia["provisioning_ticket_url"], ib["provisioning_ticket_url"]);
+    assert_ne!(ia["id"], ic["id"]);
+    for emu in [a, b, c] {
+        emu.running.shutdown().await;
+    }
+}
