@@ -524,3 +524,505 @@ async fn a_429_pauses_every_clone_of_the_client() {
             .all(|t| t.duration_since(first) >= Duration::from_millis(900))
     );
 }
+
+// ---- Against the real auth0-emulator ----------------------------------------------------
+
+mod against_emulator {
+    use std::collections::BTreeMap;
+    use std::net::SocketAddr;
+
+    use serde_json::{Map, Value, json};
+    use sso_operator::auth0::model::{MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY};
+    use sso_operator::auth0::{Auth0Client, Auth0Error, ConnectionUpdate, NewConnection};
+    use sso_operator::certs::Certificate;
+    use sso_operator::emulator::{
+        self, ClientSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, RateLimit,
+        RunningEmulator,
+    };
+    use url::Url;
+
+    use super::fast_config;
+
+    fn emulator_config() -> EmulatorConfig {
+        EmulatorConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..EmulatorConfig::default()
+        }
+    }
+
+    struct Tenant {
+        emulator: RunningEmulator,
+        admin: reqwest::Client,
+    }
+
+    impl Tenant {
+        async fn start(config: EmulatorConfig) -> Tenant {
+            let emulator = emulator::start(config).await.expect("emulator starts");
+            Tenant {
+                emulator,
+                admin: reqwest::Client::new(),
+            }
+        }
+
+        fn base(&self) -> Url {
+            Url::parse(&self.emulator.base_url()).expect("base url")
+        }
+
+        fn client(&self) -> Auth0Client {
+            self.client_as(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        }
+
+        fn client_as(&self, id: &str, secret: &str) -> Auth0Client {
+            Auth0Client::new(fast_config(self.base(), id, secret)).expect("client")
+        }
+
+        async fn stats(&self) -> Value {
+            self.admin
+                .get(format!("{}/__emulator/stats", self.emulator.base_url()))
+                .send()
+                .await
+                .expect("stats")
+                .json()
+                .await
+                .expect("stats json")
+        }
+
+        async fn count(&self, key: &str) -> u64 {
+            self.stats().await[key].as_u64().unwrap_or(0)
+        }
+
+        async fn add_fault(&self, rule: Value) {
+            let response = self
+                .admin
+                .post(format!("{}/__emulator/faults", self.emulator.base_url()))
+                .json(&rule)
+                .send()
+                .await
+                .expect("faults");
+            assert!(response.status().is_success(), "fault rule refused");
+        }
+    }
+
+    fn signing_cert() -> String {
+        let xml = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/fixtures/idp-metadata/okta-app.xml"
+        ))
+        .expect("fixture");
+        let start = xml.find("X509Certificate>").expect("cert") + "X509Certificate>".len();
+        let end = start + xml[start..].find('<').expect("cert end");
+        Certificate::from_base64_text(&xml[start..end])
+            .expect("certificate")
+            .signing_cert_value()
+    }
+
+    fn new_connection(name: &str) -> NewConnection {
+        let options = json!({
+            "signInEndpoint": "https://idp.example.com/sso",
+            "signOutEndpoint": "https://idp.example.com/slo",
+            "signingCert": signing_cert(),
+            "signSAMLRequest": true,
+            "signatureAlgorithm": "rsa-sha256",
+            "digestAlgorithm": "sha256",
+            "protocolBinding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
+            "domain_aliases": ["acme.com"]
+        });
+        NewConnection {
+            name: name.to_string(),
+            strategy: "samlp".into(),
+            options: options.as_object().cloned().unwrap_or_default(),
+            metadata: BTreeMap::from([
+                (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
+                (OWNER_KEY.to_string(), "customers/acme".to_string()),
+            ]),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_goes_through_create_read_find_update_and_delete() {
+        let tenant = Tenant::start(emulator_config()).await;
+        let client = tenant.client();
+
+        let created = client
+            .create_connection(&new_connection("acme-azure"))
+            .await
+            .expect("created");
+        assert!(created.id.starts_with("con_"));
+        assert_eq!(created.strategy, "samlp");
+
+        let read = client
+            .get_connection(&created.id)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(read.metadata_value(MANAGED_BY_KEY), Some(MANAGED_BY_VALUE));
+        let options = read.options_object().expect("options readable").clone();
+        assert_eq!(options["signInEndpoint"], "https://idp.example.com/sso");
+        assert!(
+            options.contains_key("thumbprints"),
+            "derived keys are present"
+        );
+
+        let found = client
+            .find_connection_by_name("acme-azure")
+            .await
+            .expect("list")
+            .expect("found by name");
+        assert_eq!(found.id, created.id);
+        assert!(
+            client
+                .find_connection_by_name("nobody")
+                .await
+                .expect("list")
+                .is_none()
+        );
+
+        let mut merged: Map<String, Value> = options.clone();
+        merged.insert("debug".into(), json!(true));
+        merged.insert(
+            "signInEndpoint".into(),
+            json!("https://idp.example.com/sso2"),
+        );
+        let updated = client
+            .update_connection(
+                &created.id,
+                &ConnectionUpdate {
+                    options: Some(merged),
+                    metadata: None,
+                },
+            )
+            .await
+            .expect("updated");
+        assert_eq!(
+            updated.options.as_ref().expect("options")["debug"],
+            json!(true)
+        );
+        let reread = client
+            .get_connection(&created.id)
+            .await
+            .expect("read")
+            .expect("exists");
+        let reread_options = reread.options_object().expect("options");
+        assert_eq!(
+            reread_options["signInEndpoint"],
+            "https://idp.example.com/sso2"
+        );
+        assert_eq!(reread_options["domain_aliases"], json!(["acme.com"]));
+
+        client
+            .delete_connection(&created.id)
+            .await
+            .expect("deleted");
+        client
+            .delete_connection(&created.id)
+            .await
+            .expect("already gone is fine");
+        assert!(
+            client
+                .get_connection(&created.id)
+                .await
+                .expect("read")
+                .is_none()
+        );
+        assert_eq!(tenant.count("DELETE /api/v2/connections/{id} 202").await, 1);
+        assert_eq!(tenant.count("DELETE /api/v2/connections/{id} 204").await, 1);
+
+        // Ten calls, one token.
+        assert_eq!(client.stats().token_fetches, 1);
+        assert_eq!(tenant.count("tokens_issued").await, 1);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_id_reads_as_none() {
+        let tenant = Tenant::start(emulator_config()).await;
+        let client = tenant.client();
+        assert!(
+            client
+                .get_connection("con_0000000000000000")
+                .await
+                .expect("read")
+                .is_none()
+        );
+        assert_eq!(tenant.count("GET /api/v2/connections/{id} 404").await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_name_is_surfaced_as_a_name_conflict() {
+        let tenant = Tenant::start(emulator_config()).await;
+        let client = tenant.client();
+        client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect("created");
+        let err = client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect_err("duplicate");
+        assert!(err.is_name_conflict(), "{err}");
+        assert!(
+            err.to_string()
+                .contains("A connection with the same name already exists")
+        );
+        assert_eq!(tenant.count("POST /api/v2/connections 409").await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_create_whose_answer_was_lost_ends_in_a_conflict_and_the_name_finds_it() {
+        let tenant = Tenant::start(emulator_config()).await;
+        tenant
+            .add_fault(json!({"method": "POST", "path": "/api/v2/connections", "kind": "reset", "nth": 1, "phase": "after"}))
+            .await;
+        let client = tenant.client();
+        let err = client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect_err("the retry sees the first POST's connection");
+        assert!(err.is_name_conflict(), "{err}");
+        let found = client
+            .find_connection_by_name("acme")
+            .await
+            .expect("list")
+            .expect("created once");
+        assert_eq!(found.metadata_value(OWNER_KEY), Some("customers/acme"));
+        assert_eq!(client.stats().retries, 1);
+    }
+
+    #[tokio::test]
+    async fn a_server_error_is_retried_until_it_succeeds() {
+        let tenant = Tenant::start(emulator_config()).await;
+        let client = tenant.client();
+        let created = client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect("created");
+        tenant
+            .add_fault(
+                json!({"method": "GET", "path": "/api/v2/connections/*", "kind": 503, "nth": 1}),
+            )
+            .await;
+        tenant
+            .add_fault(
+                json!({"method": "GET", "path": "/api/v2/connections/*", "kind": 500, "nth": 2}),
+            )
+            .await;
+        let read = client
+            .get_connection(&created.id)
+            .await
+            .expect("third try works");
+        assert!(read.is_some());
+        assert_eq!(client.stats().retries, 2);
+        assert_eq!(tenant.count("GET /api/v2/connections/{id} 200").await, 1);
+    }
+
+    #[tokio::test]
+    async fn persistent_server_errors_end_in_unavailable() {
+        let tenant = Tenant::start(emulator_config()).await;
+        tenant
+            .add_fault(json!({"method": "GET", "path": "/api/v2/connections/*", "kind": 502}))
+            .await;
+        let client = tenant.client();
+        let err = client
+            .get_connection("con_0000000000000000")
+            .await
+            .expect_err("always 502");
+        assert!(
+            matches!(
+                err,
+                Auth0Error::Unavailable {
+                    status: Some(502),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(err.reason(), "Auth0Unavailable");
+    }
+
+    #[tokio::test]
+    async fn a_rate_limited_tenant_is_waited_out_without_failures() {
+        let tenant = Tenant::start(EmulatorConfig {
+            rate_limit: RateLimit::Bucket {
+                burst: 2,
+                per_second: 2.0,
+            },
+            ..emulator_config()
+        })
+        .await;
+        // The client's own budget is far above the tenant's, so the tenant must say 429; each
+        // round after a reset serves about one waiter, so allow enough rounds for all six.
+        let mut config = fast_config(tenant.base(), DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET);
+        config.max_retries = 10;
+        let client = Auth0Client::new(config).expect("client");
+        let calls: Vec<_> = (0..6)
+            .map(|_| {
+                let c = client.clone();
+                tokio::spawn(async move { c.get_connection("con_0000000000000000").await })
+            })
+            .collect();
+        for call in calls {
+            assert!(
+                call.await
+                    .expect("join")
+                    .expect("eventually served")
+                    .is_none()
+            );
+        }
+        assert!(client.stats().rate_limited >= 1);
+        assert!(tenant.count("rate_limited").await >= 1);
+        assert_eq!(tenant.count("GET /api/v2/connections/{id} 404").await, 6);
+    }
+
+    #[tokio::test]
+    async fn a_client_budget_below_the_tenant_limit_never_sees_a_429() {
+        let tenant = Tenant::start(EmulatorConfig {
+            rate_limit: RateLimit::Bucket {
+                burst: 2,
+                per_second: 5.0,
+            },
+            ..emulator_config()
+        })
+        .await;
+        let mut config = fast_config(tenant.base(), DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET);
+        config.rate_per_second = 4.0;
+        config.burst = 1;
+        let client = Auth0Client::new(config).expect("client");
+        let calls: Vec<_> = (0..6)
+            .map(|_| {
+                let c = client.clone();
+                tokio::spawn(async move { c.get_connection("con_0000000000000000").await })
+            })
+            .collect();
+        for call in calls {
+            assert!(call.await.expect("join").expect("served").is_none());
+        }
+        assert_eq!(tenant.count("rate_limited").await, 0);
+        assert_eq!(client.stats().rate_limited, 0);
+    }
+
+    #[tokio::test]
+    async fn an_expired_token_is_replaced_before_it_is_used() {
+        let tenant = Tenant::start(EmulatorConfig {
+            token_ttl_secs: 1,
+            ..emulator_config()
+        })
+        .await;
+        let client = tenant.client();
+        client
+            .get_connection("con_0000000000000000")
+            .await
+            .expect("first");
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        client
+            .get_connection("con_0000000000000000")
+            .await
+            .expect("second");
+        assert_eq!(client.stats().token_fetches, 2);
+        assert_eq!(tenant.count("tokens_issued").await, 2);
+        assert_eq!(tenant.count("GET /api/v2/connections/{id} 401").await, 0);
+    }
+
+    #[tokio::test]
+    async fn enabling_clients_adds_in_chunks_and_never_disables_others() {
+        let tenant = Tenant::start(emulator_config()).await;
+        let client = tenant.client();
+        let created = client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect("created");
+        client
+            .enable_clients(&created.id, &["enabled-by-someone-else".to_string()])
+            .await
+            .expect("enabled");
+        let ours: Vec<String> = (0..120).map(|i| format!("app{i:03}")).collect();
+        client
+            .enable_clients(&created.id, &ours)
+            .await
+            .expect("enabled");
+        client
+            .enable_clients(&created.id, &[])
+            .await
+            .expect("no-op");
+
+        let enabled = client
+            .enabled_clients(&created.id)
+            .await
+            .expect("all pages");
+        assert_eq!(enabled.len(), 121);
+        assert!(enabled.contains(&"enabled-by-someone-else".to_string()));
+        assert!(ours.iter().all(|id| enabled.contains(id)));
+        // One call for the first id, three for 120 ids, none for the empty list.
+        assert_eq!(
+            tenant
+                .count("PATCH /api/v2/connections/{id}/clients 204")
+                .await,
+            4
+        );
+        assert!(
+            tenant
+                .count("GET /api/v2/connections/{id}/clients 200")
+                .await
+                >= 2
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_without_the_options_scope_reads_connections_without_options() {
+        let tenant = Tenant::start(EmulatorConfig {
+            extra_clients: vec![ClientSpec {
+                id: "narrow".into(),
+                secret: "narrow-secret".into(),
+                scopes: vec![
+                    "read:connections".into(),
+                    "create:connections".into(),
+                    "update:connections".into(),
+                ],
+            }],
+            ..emulator_config()
+        })
+        .await;
+        let created = tenant
+            .client()
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect("created");
+        let narrow = tenant.client_as("narrow", "narrow-secret");
+        let read = narrow
+            .get_connection(&created.id)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(read.options, None);
+        assert_eq!(
+            narrow.missing_scopes().await.expect("token"),
+            vec![
+                "delete:connections",
+                "read:connections_options",
+                "update:connections_options"
+            ]
+        );
+        assert!(
+            tenant
+                .client()
+                .missing_scopes()
+                .await
+                .expect("token")
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_credentials_are_a_token_error() {
+        let tenant = Tenant::start(emulator_config()).await;
+        let client = tenant.client_as(DEFAULT_CLIENT_ID, "not-the-secret");
+        let err = client
+            .get_connection("con_0000000000000000")
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(err, Auth0Error::Token { status: 401, .. }),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("not-the-secret"));
+        assert_eq!(tenant.count("tokens_issued").await, 0);
+    }
+}
