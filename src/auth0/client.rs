@@ -624,7 +624,6 @@ impl Auth0Client {
                         "auth0 request"
                     );
                     if status == StatusCode::TOO_MANY_REQUESTS {
-                        self.with_stats(|s| s.rate_limited += 1);
                         let wait = rate_limit_wait(
                             header(&headers, RETRY_AFTER.as_str()),
                             header(&headers, "x-ratelimit-reset"),
@@ -634,6 +633,7 @@ impl Auth0Client {
                         );
                         // Every caller pauses, not only this one: the bucket is the tenant's.
                         self.inner.budget.pause_until(Instant::now() + wait);
+                        self.with_stats(|s| s.rate_limited += 1);
                         if rate_limited_retries >= config.max_retries {
                             return Err(Auth0Error::RateLimited {
                                 operation,
