@@ -30,5 +30,6 @@ pub fn all() -> Vec<Scenario> {
         scenario!(setup::crd_installs_and_kubectl_shows_columns),
         scenario!(setup::operator_rbac_is_least_privilege),
         scenario!(setup::examples_validate_against_the_schema),
+        scenario!(setup::secret_scan_flags_each_kind_of_leak),
     ]
 }
