@@ -241,14 +241,11 @@ fn examples_deserialise_strictly_and_ship_their_configmap() {
     }
 }
 
-/// (apiGroup, resource, verb) triples of every `rules:` entry, by the kind of role.
-fn rbac_grants(
-    name: &str,
-    text: &str,
-) -> (
-    BTreeSet<(String, String, String)>,
-    BTreeSet<(String, String, String)>,
-) {
+/// (apiGroup, resource, verb) triples.
+type Grants = BTreeSet<(String, String, String)>;
+
+/// The grants of every `rules:` entry: (operator rules, leader-election rules).
+fn rbac_grants(name: &str, text: &str) -> (Grants, Grants) {
     let mut operator = BTreeSet::new();
     let mut leases = BTreeSet::new();
     for doc in documents(name, text) {
