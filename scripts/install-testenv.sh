@@ -35,10 +35,17 @@ fi
 if [ ! -x "$BIN" ]; then
   mkdir -p "$CACHE_DIR"
   src_list=/etc/apt/sources.list.d/sso-operator-deb-src.sources
-  if [ ! -f "$src_list" ]; then
-    # deb-src entry for the same mirror and suites the machine already uses.
-    awk 'BEGIN{RS=""; ORS="\n\n"} /Types: deb/ {sub(/Types: deb/, "Types: deb-src"); print}' \
-      /etc/apt/sources.list.d/debian.sources > "$src_list"
+  if [ ! -f "$src_list" ] && [ ! -f /etc/apt/sources.list.d/sso-operator-deb-src.list ]; then
+    # deb-src entry for the same mirror and suites the machine already uses (deb822 file on
+    # current images, one-line sources.list on older ones).
+    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+      awk 'BEGIN{RS=""; ORS="\n\n"} /Types: deb/ {sub(/Types: deb( deb-src)?/, "Types: deb-src"); print}' \
+        /etc/apt/sources.list.d/debian.sources > "$src_list"
+    else
+      src_list=/etc/apt/sources.list.d/sso-operator-deb-src.list
+      grep -h '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+        | sed 's/^deb /deb-src /' > "$src_list"
+    fi
     apt_updated=0
   fi
   apt_update

@@ -408,8 +408,10 @@ async fn cleanup(
     api: &Api<SsoConnection>,
     name: &str,
 ) -> Result<(), ControllerError> {
-    if obj.spec.deletion_policy == DeletionPolicy::Delete {
-        if let Some(id) = obj.status.as_ref().and_then(|s| s.connection_id.clone()) {
+    if obj.spec.deletion_policy == DeletionPolicy::Delete
+        && let Some(id) = obj.status.as_ref().and_then(|s| s.connection_id.clone())
+    {
+        {
             match delete_if_ours(&ctx.auth0, &id, &obj.owner_key()).await {
                 Ok(()) => {}
                 Err(e) => {

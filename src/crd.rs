@@ -537,9 +537,15 @@ mod tests {
     fn no_enum_lists_null_so_older_api_servers_accept_the_crd() {
         let crd = crd_json();
         let text = serde_json::to_string(&crd).unwrap();
-        assert!(!text.contains(",null]") && !text.contains("[null"), "{text}");
+        assert!(
+            !text.contains(",null]") && !text.contains("[null"),
+            "{text}"
+        );
         let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
-        assert_eq!(spec["properties"]["protocolBinding"]["enum"], serde_json::json!(["HTTP-POST", "HTTP-Redirect"]));
+        assert_eq!(
+            spec["properties"]["protocolBinding"]["enum"],
+            serde_json::json!(["HTTP-POST", "HTTP-Redirect"])
+        );
         assert_eq!(spec["properties"]["protocolBinding"]["nullable"], true);
     }
 

@@ -47,7 +47,9 @@ fn init_tracing(format: LogFormat, long_running: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if long_running { "info" } else { "warn" };
     let filter = EnvFilter::try_from_env("SSO_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),

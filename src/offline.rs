@@ -77,7 +77,10 @@ impl Sources for Manifests {
 
 /// Reads every `.yaml`, `.yml` and `.json` file named or inside a named directory (sorted,
 /// not recursive), multi-document YAML included.
-pub fn load_manifests(paths: &[PathBuf], default_namespace: &str) -> Result<Manifests, ManifestError> {
+pub fn load_manifests(
+    paths: &[PathBuf],
+    default_namespace: &str,
+) -> Result<Manifests, ManifestError> {
     let mut files = Vec::new();
     for path in paths {
         let io = |e: std::io::Error| ManifestError::Io {
@@ -125,13 +128,17 @@ fn add_documents(
             index: i + 1,
             message,
         };
-        let value: Value = serde::Deserialize::deserialize(doc).map_err(|e| invalid(e.to_string()))?;
+        let value: Value =
+            serde::Deserialize::deserialize(doc).map_err(|e| invalid(e.to_string()))?;
         if value.is_null() {
             continue;
         }
         let kind = value["kind"].as_str().unwrap_or_default().to_string();
         let api_version = value["apiVersion"].as_str().unwrap_or_default().to_string();
-        let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = value["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let namespace = value["metadata"]["namespace"]
             .as_str()
             .unwrap_or(default_namespace)
@@ -148,14 +155,17 @@ fn add_documents(
                 let mut data = BTreeMap::new();
                 if let Some(m) = value["data"].as_object() {
                     for (k, v) in m {
-                        data.insert(k.clone(), v.as_str().unwrap_or_default().as_bytes().to_vec());
+                        data.insert(
+                            k.clone(),
+                            v.as_str().unwrap_or_default().as_bytes().to_vec(),
+                        );
                     }
                 }
                 if let Some(m) = value["binaryData"].as_object() {
                     for (k, v) in m {
-                        let bytes = B64
-                            .decode(v.as_str().unwrap_or_default())
-                            .map_err(|e| invalid(format!("ConfigMap {name} binaryData.{k}: {e}")))?;
+                        let bytes = B64.decode(v.as_str().unwrap_or_default()).map_err(|e| {
+                            invalid(format!("ConfigMap {name} binaryData.{k}: {e}"))
+                        })?;
                         data.insert(k.clone(), bytes);
                     }
                 }
@@ -165,15 +175,18 @@ fn add_documents(
                 let mut data = BTreeMap::new();
                 if let Some(m) = value["data"].as_object() {
                     for (k, v) in m {
-                        let bytes = B64
-                            .decode(v.as_str().unwrap_or_default())
-                            .map_err(|e| invalid(format!("Secret {name} data.{k} is not base64: {e}")))?;
+                        let bytes = B64.decode(v.as_str().unwrap_or_default()).map_err(|e| {
+                            invalid(format!("Secret {name} data.{k} is not base64: {e}"))
+                        })?;
                         data.insert(k.clone(), bytes);
                     }
                 }
                 if let Some(m) = value["stringData"].as_object() {
                     for (k, v) in m {
-                        data.insert(k.clone(), v.as_str().unwrap_or_default().as_bytes().to_vec());
+                        data.insert(
+                            k.clone(),
+                            v.as_str().unwrap_or_default().as_bytes().to_vec(),
+                        );
                     }
                 }
                 out.secrets.insert((namespace, name), data);
@@ -227,7 +240,11 @@ pub async fn connect(args: &crate::cli::Auth0Args) -> Result<Target, String> {
         }
     };
     let emu_args = crate::cli::Auth0Args {
-        auth0_domain: Some(args.auth0_domain.clone().unwrap_or_else(|| "emulator.local".into())),
+        auth0_domain: Some(
+            args.auth0_domain
+                .clone()
+                .unwrap_or_else(|| "emulator.local".into()),
+        ),
         auth0_client_id: Some(emulator::DEFAULT_CLIENT_ID.to_string()),
         auth0_client_secret: Some(emulator::DEFAULT_CLIENT_SECRET.to_string()),
         auth0_url: Some(base_url),
@@ -262,7 +279,11 @@ pub async fn run(args: &OfflineArgs, apply: bool) -> ExitCode {
     if manifests.connections.is_empty() {
         eprintln!(
             "sso-operator: no SsoConnection (apiVersion sso-operator.io/v1alpha1) found in {}",
-            args.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            args.files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         return ExitCode::from(2);
     }
@@ -289,14 +310,26 @@ pub async fn run(args: &OfflineArgs, apply: bool) -> ExitCode {
     }
     let mut stdout = std::io::stdout().lock();
     let text = match args.output {
-        OutputFormat::Json => serde_json::to_string_pretty(&Value::Array(results.iter().map(|r| r.json.clone()).collect()))
+        OutputFormat::Json => {
+            serde_json::to_string_pretty(&Value::Array(
+                results.iter().map(|r| r.json.clone()).collect(),
+            ))
             .unwrap_or_default()
-            + "\n",
-        OutputFormat::Table => results.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join("\n"),
+                + "\n"
+        }
+        OutputFormat::Table => results
+            .iter()
+            .map(|r| r.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
     };
     let _ = stdout.write_all(text.as_bytes());
     drop(target);
-    if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 struct Rendered {
@@ -367,7 +400,8 @@ fn render_result(
             });
             if apply {
                 let status = reconcile::synced_status(res, &synced, tenant, now);
-                let status_yaml = serde_yaml::to_string(&json!({ "status": status })).unwrap_or_default();
+                let status_yaml =
+                    serde_yaml::to_string(&json!({ "status": status })).unwrap_or_default();
                 for line in status_yaml.lines() {
                     text.push_str("  ");
                     text.push_str(line);

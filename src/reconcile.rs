@@ -358,12 +358,11 @@ async fn read_current(
     known_id: Option<&str>,
     name: &str,
 ) -> Result<Option<Connection>, SyncError> {
-    if let Some(id) = known_id {
-        if let Some(conn) = client.get_connection(id).await? {
-            if conn.name == name {
-                return Ok(Some(conn));
-            }
-        }
+    if let Some(id) = known_id
+        && let Some(conn) = client.get_connection(id).await?
+        && conn.name == name
+    {
+        return Ok(Some(conn));
     }
     Ok(client.find_connection_by_name(name).await?)
 }
@@ -376,8 +375,9 @@ pub fn check_spec(res: &SsoConnection) -> Result<(), SyncError> {
         .status
         .as_ref()
         .and_then(|s| s.connection_name.as_deref())
+        && applied != name
     {
-        if applied != name {
+        {
             return Err(SyncError::InvalidSpec(format!(
                 "spec.connectionName changed from {applied:?} to {name:?}, but Auth0 cannot rename a connection; restore {applied:?}, or create a new SsoConnection for {name:?}"
             )));

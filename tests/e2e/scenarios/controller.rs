@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use crate::env::{Emulator, Env, Operator, wait_for};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
-const AZURE_SSO: &str = "https://login.contoso-example.com/4f2b8c1e-7d3a-4e59-9b61-2c0d5a8e7f13/saml2";
+const AZURE_SSO: &str =
+    "https://login.contoso-example.com/4f2b8c1e-7d3a-4e59-9b61-2c0d5a8e7f13/saml2";
 /// The Azure fixture's certificate with the latest notAfter: the one the operator selects.
 const AZURE_SHA1: &str = "8bfee73fb2eeea676a338a1cbb50e7720e98d3ab";
 const OKTA_SHA1: &str = "4b53172957fc1b59fd11530518ef16ad9d7914dc";
@@ -55,36 +56,62 @@ fn sso_connection(name: &str, connection: &str, cm: &str, extra: Value) -> Strin
 
 async fn start(env: &Env, ns: &str) -> Result<(Emulator, Operator), String> {
     let emulator = env.start_emulator(&[]).await?;
-    let operator = env.start_operator(&emulator, &[("SSO_WATCH_NAMESPACE", ns)]).await?;
+    let operator = env
+        .start_operator(&emulator, &[("SSO_WATCH_NAMESPACE", ns)])
+        .await?;
     Ok((emulator, operator))
 }
 
 fn ready_condition(obj: &Value) -> Option<&Value> {
-    obj["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Ready")
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")
 }
 
 fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
-    obj["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == type_)
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
 }
 
 /// Waits until `Ready` has `status`/`reason` for the current generation; returns the object.
-async fn wait_ready(env: &Env, ns: &str, name: &str, status: &str, reason: &str) -> Result<Value, String> {
-    wait_for(&format!("{ns}/{name} Ready={status} {reason}"), READY_TIMEOUT, || async {
-        let obj = env.get_json("ssoconnection", ns, name).await?;
-        let cond = ready_condition(&obj).ok_or("no Ready condition yet")?;
-        let current = obj["metadata"]["generation"] == obj["status"]["observedGeneration"];
-        if cond["status"] == status && cond["reason"] == reason && current {
-            Ok(obj)
-        } else {
-            Err(format!("Ready is {} {}: {}", cond["status"], cond["reason"], cond["message"]))
-        }
-    })
+async fn wait_ready(
+    env: &Env,
+    ns: &str,
+    name: &str,
+    status: &str,
+    reason: &str,
+) -> Result<Value, String> {
+    wait_for(
+        &format!("{ns}/{name} Ready={status} {reason}"),
+        READY_TIMEOUT,
+        || async {
+            let obj = env.get_json("ssoconnection", ns, name).await?;
+            let cond = ready_condition(&obj).ok_or("no Ready condition yet")?;
+            let current = obj["metadata"]["generation"] == obj["status"]["observedGeneration"];
+            if cond["status"] == status && cond["reason"] == reason && current {
+                Ok(obj)
+            } else {
+                Err(format!(
+                    "Ready is {} {}: {}",
+                    cond["status"], cond["reason"], cond["message"]
+                ))
+            }
+        },
+    )
     .await
 }
 
 async fn last_seq(emulator: &Emulator) -> Result<u64, String> {
     let calls = emulator.calls().await?;
-    Ok(calls.as_array().map_or(0, |c| c.iter().filter_map(|c| c["seq"].as_u64()).max().unwrap_or(0)))
+    Ok(calls.as_array().map_or(0, |c| {
+        c.iter()
+            .filter_map(|c| c["seq"].as_u64())
+            .max()
+            .unwrap_or(0)
+    }))
 }
 
 /// `METHOD path` of Management API calls after `seq`.
@@ -94,23 +121,43 @@ async fn api_calls_since(emulator: &Emulator, seq: u64) -> Result<Vec<String>, S
         .as_array()
         .ok_or("calls is not an array")?
         .iter()
-        .filter(|c| c["path"].as_str().unwrap_or_default().starts_with("/api/v2"))
-        .map(|c| format!("{} {}", c["method"].as_str().unwrap_or_default(), c["path"].as_str().unwrap_or_default()))
+        .filter(|c| {
+            c["path"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("/api/v2")
+        })
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["method"].as_str().unwrap_or_default(),
+                c["path"].as_str().unwrap_or_default()
+            )
+        })
         .collect())
 }
 
 fn writes(calls: &[String]) -> Vec<String> {
-    calls.iter().filter(|c| !c.starts_with("GET")).cloned().collect()
+    calls
+        .iter()
+        .filter(|c| !c.starts_with("GET"))
+        .cloned()
+        .collect()
 }
 
 async fn events_text(env: &Env, ns: &str) -> Result<String, String> {
-    env.kubectl_ok(&["get", "events", "-n", ns, "-o", "json"]).await
+    env.kubectl_ok(&["get", "events", "-n", ns, "-o", "json"])
+        .await
 }
 
 /// Fails when any status, Event, operator log line or metric holds a secret.
 async fn scan_everything(env: &Env, ns: &str, operator: &Operator) -> Result<(), String> {
-    let ssos = env.kubectl_ok(&["get", "ssoconnections", "-n", ns, "-o", "json"]).await?;
-    let cms = env.kubectl_ok(&["get", "configmaps", "-n", ns, "-o", "json"]).await?;
+    let ssos = env
+        .kubectl_ok(&["get", "ssoconnections", "-n", ns, "-o", "json"])
+        .await?;
+    let cms = env
+        .kubectl_ok(&["get", "configmaps", "-n", ns, "-o", "json"])
+        .await?;
     // The metadata ConfigMaps hold the IdP certificate in XML, which is public; only check
     // that nothing PEM-shaped was written into them.
     let cm_has_pem = cms.contains("-----BEGIN") || cms.contains("LS0tLS1CRUdJTi");
@@ -144,13 +191,24 @@ async fn auth0_token(emulator: &Emulator) -> Result<String, String> {
         .json()
         .await
         .map_err(|e| e.to_string())?;
-    resp["access_token"].as_str().map(str::to_string).ok_or_else(|| "no access_token".to_string())
+    resp["access_token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| "no access_token".to_string())
 }
 
-async fn auth0(emulator: &Emulator, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+async fn auth0(
+    emulator: &Emulator,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, String> {
     let token = auth0_token(emulator).await?;
     let mut req = reqwest::Client::new()
-        .request(method.clone(), format!("{}/api/v2{path}", emulator.base_url))
+        .request(
+            method.clone(),
+            format!("{}/api/v2{path}", emulator.base_url),
+        )
         .bearer_auth(token);
     if let Some(b) = body {
         req = req.json(&b);
@@ -175,17 +233,29 @@ async fn apply_example(env: &Env, ns: &str, extra: Value) -> Result<(), String> 
 
 /// The example becomes Ready; status, Secret and Events tell the user everything; the
 /// ciphertext decrypts back to the IdP certificate; nothing secret leaks.
-pub async fn applied_example_becomes_ready_with_encrypted_certificate(env: &Env, ns: &str) -> Result<(), String> {
+pub async fn applied_example_becomes_ready_with_encrypted_certificate(
+    env: &Env,
+    ns: &str,
+) -> Result<(), String> {
     let (emulator, operator) = start(env, ns).await?;
     let examples = env.repo_path("deploy/examples/acme-azure.yaml");
-    env.kubectl_ok(&["apply", "-n", ns, "-f", &examples.to_string_lossy()]).await?;
+    env.kubectl_ok(&["apply", "-n", ns, "-f", &examples.to_string_lossy()])
+        .await?;
     let obj = wait_ready(env, ns, "acme", "True", "Synced").await?;
     let st = &obj["status"];
-    let conn_name = st["connectionName"].as_str().ok_or("status.connectionName missing")?;
+    let conn_name = st["connectionName"]
+        .as_str()
+        .ok_or("status.connectionName missing")?;
     let expect = [
         ("entityId", format!("urn:auth0:emulator:{conn_name}")),
-        ("acsUrl", format!("https://emulator.local/login/callback?connection={conn_name}")),
-        ("spMetadataUrl", format!("https://emulator.local/samlp/metadata?connection={conn_name}")),
+        (
+            "acsUrl",
+            format!("https://emulator.local/login/callback?connection={conn_name}"),
+        ),
+        (
+            "spMetadataUrl",
+            format!("https://emulator.local/samlp/metadata?connection={conn_name}"),
+        ),
         ("signInUrl", AZURE_SSO.to_string()),
     ];
     for (field, want) in expect {
@@ -193,33 +263,62 @@ pub async fn applied_example_becomes_ready_with_encrypted_certificate(env: &Env,
             return Err(format!("status.{field} = {}, want {want}", st[field]));
         }
     }
-    if st["signingCertificate"]["sha1Thumbprint"] != AZURE_SHA1 || st["signingCertificate"]["notAfter"].as_str().is_none() {
-        return Err(format!("status.signingCertificate: {}", st["signingCertificate"]));
+    if st["signingCertificate"]["sha1Thumbprint"] != AZURE_SHA1
+        || st["signingCertificate"]["notAfter"].as_str().is_none()
+    {
+        return Err(format!(
+            "status.signingCertificate: {}",
+            st["signingCertificate"]
+        ));
     }
-    let id = st["connectionId"].as_str().ok_or("status.connectionId missing")?.to_string();
-    let conn = emulator.connection_named(conn_name).await?.ok_or("no connection in Auth0")?;
+    let id = st["connectionId"]
+        .as_str()
+        .ok_or("status.connectionId missing")?
+        .to_string();
+    let conn = emulator
+        .connection_named(conn_name)
+        .await?
+        .ok_or("no connection in Auth0")?;
     if conn["id"] != id.as_str() || conn["options"]["thumbprints"][0] != AZURE_SHA1 {
-        return Err(format!("Auth0 holds {} with thumbprints {}", conn["id"], conn["options"]["thumbprints"]));
+        return Err(format!(
+            "Auth0 holds {} with thumbprints {}",
+            conn["id"], conn["options"]["thumbprints"]
+        ));
     }
 
     // The Secret: ciphertext only, owned by the SsoConnection, decryptable with the key.
     let secret_ref = &st["encryptedSigningCertSecretRef"];
-    let secret_name = secret_ref["name"].as_str().ok_or("no encryptedSigningCertSecretRef")?;
+    let secret_name = secret_ref["name"]
+        .as_str()
+        .ok_or("no encryptedSigningCertSecretRef")?;
     let secret = env.get_json("secret", ns, secret_name).await?;
-    let b64 = secret["data"]["encryptedSigningCert"].as_str().ok_or("Secret has no encryptedSigningCert")?;
+    let b64 = secret["data"]["encryptedSigningCert"]
+        .as_str()
+        .ok_or("Secret has no encryptedSigningCert")?;
     let envelope = String::from_utf8(
-        base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| e.to_string())?,
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| e.to_string())?,
     )
     .map_err(|e| e.to_string())?;
     if !envelope.starts_with("v1:") || envelope.contains("BEGIN") {
-        return Err(format!("Secret does not hold a v1 envelope: {}", &envelope[..envelope.len().min(20)]));
+        return Err(format!(
+            "Secret does not hold a v1 envelope: {}",
+            &envelope[..envelope.len().min(20)]
+        ));
     }
     let owner = &secret["metadata"]["ownerReferences"][0];
     if owner["kind"] != "SsoConnection" || owner["name"] != "acme" || owner["controller"] != true {
-        return Err(format!("Secret ownerReferences: {}", secret["metadata"]["ownerReferences"]));
+        return Err(format!(
+            "Secret ownerReferences: {}",
+            secret["metadata"]["ownerReferences"]
+        ));
     }
     if condition(&obj, "CertificateEncrypted").map(|c| c["status"].clone()) != Some(json!("True")) {
-        return Err(format!("CertificateEncrypted: {:?}", condition(&obj, "CertificateEncrypted")));
+        return Err(format!(
+            "CertificateEncrypted: {:?}",
+            condition(&obj, "CertificateEncrypted")
+        ));
     }
     let envelope_file = env.work_dir().join(format!("{ns}-envelope"));
     std::fs::write(&envelope_file, &envelope).map_err(|e| e.to_string())?;
@@ -231,17 +330,24 @@ pub async fn applied_example_becomes_ready_with_encrypted_certificate(env: &Env,
         .await
         .map_err(|e| e.to_string())?;
     if !out.status.success() {
-        return Err(format!("sso-operator decrypt failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "sso-operator decrypt failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let pem = String::from_utf8_lossy(&out.stdout).into_owned();
-    let cert = sso_operator::certs::Certificate::from_pem(&pem).map_err(|e| format!("decrypt output: {e}"))?;
+    let cert = sso_operator::certs::Certificate::from_pem(&pem)
+        .map_err(|e| format!("decrypt output: {e}"))?;
     if cert.sha1_hex() != AZURE_SHA1 {
         return Err("the decrypted certificate is not the IdP's".into());
     }
 
     // What kubectl shows.
     let table = env.kubectl_ok(&["get", "sso", "-n", ns]).await?;
-    let row = table.lines().find(|l| l.starts_with("acme ")).ok_or(format!("no acme row:\n{table}"))?;
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("acme "))
+        .ok_or(format!("no acme row:\n{table}"))?;
     if !(row.contains("True") && row.contains("Synced") && row.contains(conn_name)) {
         return Err(format!("kubectl get sso row: {row}"));
     }
@@ -255,10 +361,22 @@ pub async fn applied_example_becomes_ready_with_encrypted_certificate(env: &Env,
     }
 
     // connectionName is immutable even where the API server ignores CEL (1.20 does).
-    env.kubectl_ok(&["patch", "sso", "acme", "-n", ns, "--type", "merge", "-p", r#"{"spec":{"connectionName":"acme-renamed"}}"#])
-        .await?;
+    env.kubectl_ok(&[
+        "patch",
+        "sso",
+        "acme",
+        "-n",
+        ns,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"connectionName":"acme-renamed"}}"#,
+    ])
+    .await?;
     let obj = wait_ready(env, ns, "acme", "False", "InvalidSpec").await?;
-    let message = ready_condition(&obj).map(|c| c["message"].to_string()).unwrap_or_default();
+    let message = ready_condition(&obj)
+        .map(|c| c["message"].to_string())
+        .unwrap_or_default();
     if !message.contains("cannot rename") {
         return Err(format!("InvalidSpec message does not explain: {message}"));
     }
@@ -270,28 +388,50 @@ pub async fn applied_example_becomes_ready_with_encrypted_certificate(env: &Env,
 
 /// Editing the metadata (a new signing certificate) costs one PATCH that keeps options set
 /// outside the operator; status and Secret follow.
-pub async fn metadata_edit_rotates_certificate_with_one_patch(env: &Env, ns: &str) -> Result<(), String> {
+pub async fn metadata_edit_rotates_certificate_with_one_patch(
+    env: &Env,
+    ns: &str,
+) -> Result<(), String> {
     let (emulator, operator) = start(env, ns).await?;
     apply_example(env, ns, json!({})).await?;
     let obj = wait_ready(env, ns, "acme", "True", "Synced").await?;
-    let id = obj["status"]["connectionId"].as_str().ok_or("no connectionId")?.to_string();
+    let id = obj["status"]["connectionId"]
+        .as_str()
+        .ok_or("no connectionId")?
+        .to_string();
 
     // Someone adds options in the Dashboard.
-    let conn = auth0(&emulator, reqwest::Method::GET, &format!("/connections/{id}"), None).await?;
+    let conn = auth0(
+        &emulator,
+        reqwest::Method::GET,
+        &format!("/connections/{id}"),
+        None,
+    )
+    .await?;
     let mut options = conn["options"].clone();
     options["requestTemplate"] = json!("<samlp:AuthnRequest @@AssertServiceURLAndDestination@@ />");
     options["x_dashboard_setting"] = json!({"nested": [1, 2]});
-    auth0(&emulator, reqwest::Method::PATCH, &format!("/connections/{id}"), Some(json!({"options": options}))).await?;
+    auth0(
+        &emulator,
+        reqwest::Method::PATCH,
+        &format!("/connections/{id}"),
+        Some(json!({"options": options})),
+    )
+    .await?;
 
     let seq = last_seq(&emulator).await?;
     let okta = fixture(env, "okta-app.xml");
-    env.apply_yaml(ns, &config_map("acme-idp-metadata", &okta)).await?;
+    env.apply_yaml(ns, &config_map("acme-idp-metadata", &okta))
+        .await?;
     let obj = wait_for("the new certificate in status", READY_TIMEOUT, || async {
         let obj = env.get_json("ssoconnection", ns, "acme").await?;
         if obj["status"]["signingCertificate"]["sha1Thumbprint"] == OKTA_SHA1 {
             Ok(obj)
         } else {
-            Err(format!("status thumbprint {}", obj["status"]["signingCertificate"]["sha1Thumbprint"]))
+            Err(format!(
+                "status thumbprint {}",
+                obj["status"]["signingCertificate"]["sha1Thumbprint"]
+            ))
         }
     })
     .await?;
@@ -299,21 +439,38 @@ pub async fn metadata_edit_rotates_certificate_with_one_patch(env: &Env, ns: &st
     if w != [format!("PATCH /api/v2/connections/{id}")] {
         return Err(format!("expected exactly one PATCH, got {w:?}"));
     }
-    let conn = emulator.connection_named("acme-azure").await?.ok_or("connection gone")?;
+    let conn = emulator
+        .connection_named("acme-azure")
+        .await?
+        .ok_or("connection gone")?;
     for kept in ["requestTemplate", "x_dashboard_setting"] {
         if conn["options"][kept] != options[kept] {
             return Err(format!("{kept} was lost: {}", conn["options"][kept]));
         }
     }
     if conn["options"]["thumbprints"][0] != OKTA_SHA1 {
-        return Err(format!("Auth0 thumbprint {}", conn["options"]["thumbprints"]));
+        return Err(format!(
+            "Auth0 thumbprint {}",
+            conn["options"]["thumbprints"]
+        ));
     }
-    let secret_name = obj["status"]["encryptedSigningCertSecretRef"]["name"].as_str().unwrap_or("acme-signing-cert").to_string();
-    wait_for("the Secret to hold the new certificate", READY_TIMEOUT, || async {
-        let s = env.get_json("secret", ns, &secret_name).await?;
-        let fp = &s["metadata"]["annotations"]["sso-operator.io/certificate-sha256"];
-        if fp == OKTA_SHA256 { Ok(()) } else { Err(format!("annotation {fp}")) }
-    })
+    let secret_name = obj["status"]["encryptedSigningCertSecretRef"]["name"]
+        .as_str()
+        .unwrap_or("acme-signing-cert")
+        .to_string();
+    wait_for(
+        "the Secret to hold the new certificate",
+        READY_TIMEOUT,
+        || async {
+            let s = env.get_json("secret", ns, &secret_name).await?;
+            let fp = &s["metadata"]["annotations"]["sso-operator.io/certificate-sha256"];
+            if fp == OKTA_SHA256 {
+                Ok(())
+            } else {
+                Err(format!("annotation {fp}"))
+            }
+        },
+    )
     .await?;
     scan_everything(env, ns, &operator).await
 }
@@ -324,43 +481,97 @@ pub async fn restrict_sso_only_and_enabled_clients(env: &Env, ns: &str) -> Resul
     let (emulator, operator) = start(env, ns).await?;
     apply_example(env, ns, json!({"restrictSsoOnly": true})).await?;
     let obj = wait_ready(env, ns, "acme", "True", "Synced").await?;
-    let id = obj["status"]["connectionId"].as_str().ok_or("no connectionId")?.to_string();
-    let conn = emulator.connection_named("acme-azure").await?.ok_or("no connection")?;
+    let id = obj["status"]["connectionId"]
+        .as_str()
+        .ok_or("no connectionId")?
+        .to_string();
+    let conn = emulator
+        .connection_named("acme-azure")
+        .await?
+        .ok_or("no connection")?;
     if conn["options"]["domain_aliases"] != json!(["acme.com"]) {
-        return Err(format!("domain_aliases {}", conn["options"]["domain_aliases"]));
+        return Err(format!(
+            "domain_aliases {}",
+            conn["options"]["domain_aliases"]
+        ));
     }
     // Another team enabled its application by hand.
-    auth0(&emulator, reqwest::Method::PATCH, &format!("/connections/{id}/clients"), Some(json!([{"client_id": "other-team-app", "status": true}]))).await?;
+    auth0(
+        &emulator,
+        reqwest::Method::PATCH,
+        &format!("/connections/{id}/clients"),
+        Some(json!([{"client_id": "other-team-app", "status": true}])),
+    )
+    .await?;
 
-    env.kubectl_ok(&["patch", "sso", "acme", "-n", ns, "--type", "merge", "-p", r#"{"spec":{"restrictSsoOnly":false,"enabledClients":["our-app-1","our-app-2"]}}"#])
-        .await?;
+    env.kubectl_ok(&[
+        "patch",
+        "sso",
+        "acme",
+        "-n",
+        ns,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"restrictSsoOnly":false,"enabledClients":["our-app-1","our-app-2"]}}"#,
+    ])
+    .await?;
     let obj = wait_ready(env, ns, "acme", "True", "Synced").await?;
-    let conn = emulator.connection_named("acme-azure").await?.ok_or("no connection")?;
+    let conn = emulator
+        .connection_named("acme-azure")
+        .await?
+        .ok_or("no connection")?;
     if conn["options"].get("domain_aliases").is_some() {
-        return Err(format!("domain_aliases still set: {}", conn["options"]["domain_aliases"]));
+        return Err(format!(
+            "domain_aliases still set: {}",
+            conn["options"]["domain_aliases"]
+        ));
     }
-    let clients = auth0(&emulator, reqwest::Method::GET, &format!("/connections/{id}/clients"), None).await?;
-    let ids: Vec<&str> = clients["clients"].as_array().map(|a| a.iter().filter_map(|c| c["client_id"].as_str()).collect()).unwrap_or_default();
+    let clients = auth0(
+        &emulator,
+        reqwest::Method::GET,
+        &format!("/connections/{id}/clients"),
+        None,
+    )
+    .await?;
+    let ids: Vec<&str> = clients["clients"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c["client_id"].as_str()).collect())
+        .unwrap_or_default();
     for want in ["other-team-app", "our-app-1", "our-app-2"] {
         if !ids.contains(&want) {
             return Err(format!("{want} not enabled: {ids:?}"));
         }
     }
     if obj["status"]["managedEnabledClients"] != json!(["our-app-1", "our-app-2"]) {
-        return Err(format!("status.managedEnabledClients {}", obj["status"]["managedEnabledClients"]));
+        return Err(format!(
+            "status.managedEnabledClients {}",
+            obj["status"]["managedEnabledClients"]
+        ));
     }
     scan_everything(env, ns, &operator).await
 }
 
 /// A missing ConfigMap is `MetadataNotFound` with a Warning event; creating it recovers
 /// without a restart.
-pub async fn missing_configmap_reports_metadata_not_found_then_recovers(env: &Env, ns: &str) -> Result<(), String> {
+pub async fn missing_configmap_reports_metadata_not_found_then_recovers(
+    env: &Env,
+    ns: &str,
+) -> Result<(), String> {
     let (emulator, operator) = start(env, ns).await?;
-    env.apply_yaml(ns, &sso_connection("acme", "acme-azure", "acme-idp-metadata", json!({}))).await?;
+    env.apply_yaml(
+        ns,
+        &sso_connection("acme", "acme-azure", "acme-idp-metadata", json!({})),
+    )
+    .await?;
     let obj = wait_ready(env, ns, "acme", "False", "MetadataNotFound").await?;
-    let message = ready_condition(&obj).map(|c| c["message"].to_string()).unwrap_or_default();
+    let message = ready_condition(&obj)
+        .map(|c| c["message"].to_string())
+        .unwrap_or_default();
     if !message.contains("acme-idp-metadata") {
-        return Err(format!("the message does not name the ConfigMap: {message}"));
+        return Err(format!(
+            "the message does not name the ConfigMap: {message}"
+        ));
     }
     let events = events_text(env, ns).await?;
     if !(events.contains("\"MetadataNotFound\"") && events.contains("\"Warning\"")) {
@@ -369,15 +580,23 @@ pub async fn missing_configmap_reports_metadata_not_found_then_recovers(env: &En
     if emulator.connection_named("acme-azure").await?.is_some() {
         return Err("a connection was created without metadata".into());
     }
-    env.apply_yaml(ns, &config_map("acme-idp-metadata", &fixture(env, "azure-entra-tenant.xml"))).await?;
+    env.apply_yaml(
+        ns,
+        &config_map("acme-idp-metadata", &fixture(env, "azure-entra-tenant.xml")),
+    )
+    .await?;
     // The ConfigMap watch triggers the reconcile (well before the 60 s retry).
-    wait_for("Ready after the ConfigMap appears", Duration::from_secs(20), || async {
-        let obj = env.get_json("ssoconnection", ns, "acme").await?;
-        match ready_condition(&obj) {
-            Some(c) if c["status"] == "True" => Ok(()),
-            c => Err(format!("{c:?}")),
-        }
-    })
+    wait_for(
+        "Ready after the ConfigMap appears",
+        Duration::from_secs(20),
+        || async {
+            let obj = env.get_json("ssoconnection", ns, "acme").await?;
+            match ready_condition(&obj) {
+                Some(c) if c["status"] == "True" => Ok(()),
+                c => Err(format!("{c:?}")),
+            }
+        },
+    )
     .await?;
     scan_everything(env, ns, &operator).await
 }
@@ -389,7 +608,8 @@ pub async fn foreign_connection_conflicts_until_adopted(env: &Env, ns: &str) -> 
     let xml = fixture(env, "okta-app.xml");
     let start_i = xml.find("X509Certificate>").ok_or("no cert")? + "X509Certificate>".len();
     let end = start_i + xml[start_i..].find('<').ok_or("no cert end")?;
-    let cert = sso_operator::certs::Certificate::from_base64_text(&xml[start_i..end]).map_err(|e| e.to_string())?;
+    let cert = sso_operator::certs::Certificate::from_base64_text(&xml[start_i..end])
+        .map_err(|e| e.to_string())?;
     emulator
         .seed_connection(json!({
             "name": "acme-azure", "strategy": "samlp",
@@ -401,11 +621,16 @@ pub async fn foreign_connection_conflicts_until_adopted(env: &Env, ns: &str) -> 
             },
         }))
         .await?;
-    let before = emulator.connection_named("acme-azure").await?.ok_or("seed failed")?;
+    let before = emulator
+        .connection_named("acme-azure")
+        .await?
+        .ok_or("seed failed")?;
     let seq = last_seq(&emulator).await?;
     apply_example(env, ns, json!({})).await?;
     let obj = wait_ready(env, ns, "acme", "False", "ConnectionConflict").await?;
-    let message = ready_condition(&obj).map(|c| c["message"].to_string()).unwrap_or_default();
+    let message = ready_condition(&obj)
+        .map(|c| c["message"].to_string())
+        .unwrap_or_default();
     if !message.contains("adoptExisting") {
         return Err(format!("the message does not say how to adopt: {message}"));
     }
@@ -413,9 +638,23 @@ pub async fn foreign_connection_conflicts_until_adopted(env: &Env, ns: &str) -> 
     if !w.is_empty() {
         return Err(format!("a foreign connection was written: {w:?}"));
     }
-    env.kubectl_ok(&["patch", "sso", "acme", "-n", ns, "--type", "merge", "-p", r#"{"spec":{"adoptExisting":true}}"#]).await?;
+    env.kubectl_ok(&[
+        "patch",
+        "sso",
+        "acme",
+        "-n",
+        ns,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"adoptExisting":true}}"#,
+    ])
+    .await?;
     wait_ready(env, ns, "acme", "True", "Synced").await?;
-    let after = emulator.connection_named("acme-azure").await?.ok_or("connection gone")?;
+    let after = emulator
+        .connection_named("acme-azure")
+        .await?
+        .ok_or("connection gone")?;
     if after["id"] != before["id"] {
         return Err("adoption created a new connection".into());
     }
@@ -431,7 +670,10 @@ pub async fn foreign_connection_conflicts_until_adopted(env: &Env, ns: &str) -> 
 }
 
 /// After a SIGKILL and restart: no duplicate connection, zero writes for unchanged resources.
-pub async fn restart_creates_no_duplicates_and_writes_nothing(env: &Env, ns: &str) -> Result<(), String> {
+pub async fn restart_creates_no_duplicates_and_writes_nothing(
+    env: &Env,
+    ns: &str,
+) -> Result<(), String> {
     let (emulator, mut operator) = start(env, ns).await?;
     apply_example(env, ns, json!({})).await?;
     wait_ready(env, ns, "acme", "True", "Synced").await?;
@@ -439,10 +681,21 @@ pub async fn restart_creates_no_duplicates_and_writes_nothing(env: &Env, ns: &st
     let seq = last_seq(&emulator).await?;
     operator.restart().await?;
     // The restarted operator re-reads the connection once.
-    wait_for("the restarted operator to read the connection", READY_TIMEOUT, || async {
-        let calls = api_calls_since(&emulator, seq).await?;
-        if calls.iter().any(|c| c.starts_with("GET /api/v2/connections")) { Ok(()) } else { Err(format!("{calls:?}")) }
-    })
+    wait_for(
+        "the restarted operator to read the connection",
+        READY_TIMEOUT,
+        || async {
+            let calls = api_calls_since(&emulator, seq).await?;
+            if calls
+                .iter()
+                .any(|c| c.starts_with("GET /api/v2/connections"))
+            {
+                Ok(())
+            } else {
+                Err(format!("{calls:?}"))
+            }
+        },
+    )
     .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let calls = api_calls_since(&emulator, seq).await?;
@@ -451,7 +704,10 @@ pub async fn restart_creates_no_duplicates_and_writes_nothing(env: &Env, ns: &st
         return Err(format!("writes after restart: {w:?}"));
     }
     let all = emulator.connections().await?;
-    let count = all.as_array().or_else(|| all["connections"].as_array()).map_or(0, |a| a.len());
+    let count = all
+        .as_array()
+        .or_else(|| all["connections"].as_array())
+        .map_or(0, |a| a.len());
     if count != 1 {
         return Err(format!("{count} connections in Auth0, want 1"));
     }
@@ -460,28 +716,70 @@ pub async fn restart_creates_no_duplicates_and_writes_nothing(env: &Env, ns: &st
 
 /// `deletionPolicy: Delete` removes the Auth0 connection and releases the finalizer;
 /// `Retain` keeps the connection.
-pub async fn deletion_policy_delete_removes_and_retain_keeps(env: &Env, ns: &str) -> Result<(), String> {
+pub async fn deletion_policy_delete_removes_and_retain_keeps(
+    env: &Env,
+    ns: &str,
+) -> Result<(), String> {
     let (emulator, operator) = start(env, ns).await?;
     apply_example(env, ns, json!({"deletionPolicy": "Delete"})).await?;
     let obj = wait_ready(env, ns, "acme", "True", "Synced").await?;
     let finalizers = obj["metadata"]["finalizers"].to_string();
     if !finalizers.contains("sso-operator.io/") {
-        return Err(format!("no finalizer with deletionPolicy Delete: {finalizers}"));
+        return Err(format!(
+            "no finalizer with deletionPolicy Delete: {finalizers}"
+        ));
     }
-    env.apply_yaml(ns, &sso_connection("keep", "keep-conn", "acme-idp-metadata", json!({"deletionPolicy": "Retain"}))).await?;
+    env.apply_yaml(
+        ns,
+        &sso_connection(
+            "keep",
+            "keep-conn",
+            "acme-idp-metadata",
+            json!({"deletionPolicy": "Retain"}),
+        ),
+    )
+    .await?;
     let kept = wait_ready(env, ns, "keep", "True", "Synced").await?;
-    if kept["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()) {
-        return Err(format!("Retain added a finalizer: {}", kept["metadata"]["finalizers"]));
+    if kept["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty())
+    {
+        return Err(format!(
+            "Retain added a finalizer: {}",
+            kept["metadata"]["finalizers"]
+        ));
     }
 
-    env.kubectl_ok(&["delete", "sso", "acme", "-n", ns, "--wait=true", "--timeout=60s"]).await?;
-    if env.get_json_opt("ssoconnection", ns, "acme").await?.is_some() {
+    env.kubectl_ok(&[
+        "delete",
+        "sso",
+        "acme",
+        "-n",
+        ns,
+        "--wait=true",
+        "--timeout=60s",
+    ])
+    .await?;
+    if env
+        .get_json_opt("ssoconnection", ns, "acme")
+        .await?
+        .is_some()
+    {
         return Err("acme still exists after delete".into());
     }
     if emulator.connection_named("acme-azure").await?.is_some() {
         return Err("the Auth0 connection survived deletionPolicy Delete".into());
     }
-    env.kubectl_ok(&["delete", "sso", "keep", "-n", ns, "--wait=true", "--timeout=60s"]).await?;
+    env.kubectl_ok(&[
+        "delete",
+        "sso",
+        "keep",
+        "-n",
+        ns,
+        "--wait=true",
+        "--timeout=60s",
+    ])
+    .await?;
     if emulator.connection_named("keep-conn").await?.is_none() {
         return Err("deletionPolicy Retain deleted the Auth0 connection".into());
     }

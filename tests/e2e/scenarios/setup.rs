@@ -334,3 +334,34 @@ spec:
     }
     Ok(())
 }
+
+/// The secret scan later scenarios rely on flags every kind of leak, and only leaks.
+pub async fn secret_scan_flags_each_kind_of_leak(env: &Env, _ns: &str) -> Result<(), String> {
+    let clean = r#"{"status":{"signingCertificate":{"sha1Thumbprint":"ab12"}},"msg":"eyJ only"}"#;
+    env.scan_for_secrets(&[("clean", clean)])
+        .map_err(|e| format!("a clean text was flagged: {e}"))?;
+    let key = env.encryption_key().to_string();
+    let leaks = [
+        "-----BEGIN CERTIFICATE-----\nMIIB",
+        "RSA PRIVATE KEY",
+        "client_secret=emulator-secret",
+        "signingCert: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t",
+        "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln",
+        key.as_str(),
+    ];
+    for leak in leaks {
+        let text = format!("before {leak} after");
+        match env.scan_for_secrets(&[("planted", &text)]) {
+            Ok(()) => {
+                return Err(format!(
+                    "the scan missed leak #{}",
+                    leaks.iter().position(|l| *l == leak).unwrap_or(0)
+                ));
+            }
+            // The report must not repeat what it found.
+            Err(e) if e.contains(leak) => return Err("the scan's error repeats the secret".into()),
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
