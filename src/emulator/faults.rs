@@ -293,7 +293,7 @@ impl ActiveFault {
             Trigger::Always => true,
             Trigger::Probability(p) => rng.gen_bool(p),
             Trigger::Nth(n) => self.matched == n,
-            Trigger::Every(n) => self.matched % n == 0,
+            Trigger::Every(n) => self.matched.is_multiple_of(n),
         };
         if fire {
             self.fired += 1;

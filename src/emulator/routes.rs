@@ -989,7 +989,7 @@ fn update_clients(
         return Err(ApiError::no_connection().into());
     };
     for (client_id, enabled) in changes {
-        let present = conn.clients.iter().any(|c| *c == client_id);
+        let present = conn.clients.contains(&client_id);
         if enabled && !present {
             conn.clients.push(client_id);
         } else if !enabled {
