@@ -323,10 +323,7 @@ mod tests {
             cert.to_pem().replace('\n', "\r\n"),
         ];
         for stored in encodings {
-            assert_eq!(
-                parse_signing_cert_value(&stored).unwrap().sha1_hex(),
-                cert.sha1_hex()
-            );
+            assert_eq!(parse_signing_cert_value(&stored).unwrap().sha1_hex(), cert.sha1_hex());
         }
         assert!(is_raw_pem(&cert.to_pem()));
         assert!(!is_raw_pem(&cert.signing_cert_value()));

@@ -142,11 +142,7 @@ pub struct EncryptionArgs {
     pub encrypt_token_file: Option<PathBuf>,
     /// JSON field of the HTTP response that holds the ciphertext (plain-text bodies are also
     /// accepted).
-    #[arg(
-        long,
-        env = "SSO_ENCRYPT_RESPONSE_FIELD",
-        default_value = "encryptedString"
-    )]
+    #[arg(long, env = "SSO_ENCRYPT_RESPONSE_FIELD", default_value = "encryptedString")]
     pub encrypt_response_field: String,
     /// Timeout of one encryption request, in seconds.
     #[arg(long, env = "SSO_ENCRYPT_TIMEOUT_SECONDS", default_value_t = 10)]

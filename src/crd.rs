@@ -24,11 +24,7 @@ pub const GROUP: &str = "sso-operator.io";
     namespaced,
     status = "SsoConnectionStatus",
     printcolumn(name = "Domain", type_ = "string", json_path = ".spec.companyDomain"),
-    printcolumn(
-        name = "Connection",
-        type_ = "string",
-        json_path = ".status.connectionName"
-    ),
+    printcolumn(name = "Connection", type_ = "string", json_path = ".status.connectionName"),
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -39,11 +35,7 @@ pub const GROUP: &str = "sso-operator.io";
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
     ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     printcolumn(
         name = "Message",
         type_ = "string",
@@ -62,19 +54,13 @@ pub const GROUP: &str = "sso-operator.io";
 pub struct SsoConnectionSpec {
     /// The customer's email domain, e.g. `acme.com`. With `restrictSsoOnly` it becomes the
     /// connection's home-realm-discovery domain.
-    #[schemars(
-        length(min = 1, max = 253),
-        regex(pattern = r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
-    )]
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$"))]
     pub company_domain: String,
 
     /// Name of the Auth0 connection. Defaults to `metadata.name`. Immutable: Auth0 cannot
     /// rename an enterprise connection. Letters, digits and single hyphens, 1-128 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        length(min = 1, max = 128),
-        regex(pattern = r"^[a-zA-Z0-9](-[a-zA-Z0-9]|[a-zA-Z0-9])*$")
-    )]
+    #[schemars(length(min = 1, max = 128), regex(pattern = r"^[a-zA-Z0-9](-[a-zA-Z0-9]|[a-zA-Z0-9])*$"))]
     #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("connectionName is immutable: Auth0 cannot rename a connection; create a new SsoConnection instead"))]
     pub connection_name: Option<String>,
 
@@ -174,9 +160,7 @@ fn preserve_unknown_object(_: &mut schemars::SchemaGenerator) -> schemars::Schem
 }
 
 /// The identity provider product.
-#[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
-)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Provider {
     AzureAd,
@@ -205,9 +189,7 @@ impl Provider {
 }
 
 /// Request signature algorithm.
-#[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
-)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
 pub enum SignatureAlgorithm {
     #[default]
     #[serde(rename = "rsa-sha256")]
@@ -227,9 +209,7 @@ impl SignatureAlgorithm {
 }
 
 /// Request digest algorithm.
-#[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
-)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
 pub enum DigestAlgorithm {
     #[default]
     #[serde(rename = "sha256")]
@@ -346,9 +326,7 @@ impl ClientProtocol {
 }
 
 /// What deleting the resource does to the Auth0 connection.
-#[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
-)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
 pub enum DeletionPolicy {
     /// Leave the Auth0 connection in place.
     #[default]
@@ -477,10 +455,7 @@ impl SsoConnection {
 
     /// Name of the Secret holding the encrypted signing certificate.
     pub fn signing_cert_secret_name(&self) -> String {
-        format!(
-            "{}-signing-cert",
-            self.metadata.name.as_deref().unwrap_or_default()
-        )
+        format!("{}-signing-cert", self.metadata.name.as_deref().unwrap_or_default())
     }
 }
 
@@ -527,18 +502,7 @@ mod tests {
             .iter()
             .map(|c| c["name"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(
-            cols,
-            [
-                "Domain",
-                "Connection",
-                "Ready",
-                "Reason",
-                "Age",
-                "Message",
-                "ConnectionId"
-            ]
-        );
+        assert_eq!(cols, ["Domain", "Connection", "Ready", "Reason", "Age", "Message", "ConnectionId"]);
         assert_eq!(crd["spec"]["names"]["shortNames"][0], "sso");
     }
 }

@@ -7,10 +7,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd => {
-            print!(
-                "{}",
-                serde_yaml::to_string(&SsoConnection::crd()).expect("CRD serialises")
-            );
+            print!("{}", serde_yaml::to_string(&SsoConnection::crd()).expect("CRD serialises"));
             std::process::ExitCode::SUCCESS
         }
         Command::Metadata(MetadataCommand::Inspect(_args)) => todo!("metadata inspect"),

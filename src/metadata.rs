@@ -53,9 +53,7 @@ pub enum MetadataError {
     #[error("metadata is {size} bytes; the limit is {MAX_METADATA_BYTES} bytes")]
     TooLarge { size: usize },
     /// A DOCTYPE (and so possibly entity declarations) is present.
-    #[error(
-        "metadata contains a DOCTYPE declaration at byte {position}; DTDs and entities are not allowed"
-    )]
+    #[error("metadata contains a DOCTYPE declaration at byte {position}; DTDs and entities are not allowed")]
     DtdForbidden { position: u64 },
     /// Not well-formed XML.
     #[error("metadata is not well-formed XML: {message}")]
@@ -68,22 +66,13 @@ pub enum MetadataError {
     NoIdpDescriptor { message: String },
     /// Several IdP entities and no entity ID to choose one.
     #[error("metadata describes {count} identity providers ({}); set spec.metadata.entityId to choose one", entity_ids.join(", "))]
-    AmbiguousEntities {
-        count: usize,
-        entity_ids: Vec<String>,
-    },
+    AmbiguousEntities { count: usize, entity_ids: Vec<String> },
     /// The IdP descriptor has no signing certificate.
-    #[error(
-        "the IDPSSODescriptor of {entity_id} has no signing certificate (KeyDescriptor use=\"signing\" or without use)"
-    )]
+    #[error("the IDPSSODescriptor of {entity_id} has no signing certificate (KeyDescriptor use=\"signing\" or without use)")]
     NoSigningCert { entity_id: String },
     /// A signing certificate does not parse.
     #[error("signing certificate #{index} of {entity_id} is unusable: {message}")]
-    BadCertificate {
-        entity_id: String,
-        index: usize,
-        message: String,
-    },
+    BadCertificate { entity_id: String, index: usize, message: String },
 }
 
 impl MetadataError {
