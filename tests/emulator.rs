@@ -1121,3 +1121,110 @@ async fn the_same_seed_gives_the_same_ids() {
         emu.running.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn the_binary_prints_its_url_honours_its_flags_and_stops_on_sigterm() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_auth0-emulator"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--rate-limit",
+            "5",
+            "--tenant-profile",
+            "2025",
+            "--fault",
+            "path=/oauth/token,kind=503,nth=1",
+        ])
+        .env_remove("AUTH0_EMULATOR_LISTEN")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await
+        .unwrap()
+        .unwrap();
+    let base = line
+        .strip_prefix("auth0-emulator listening on ")
+        .unwrap()
+        .to_string();
+    assert!(base.starts_with("http://127.0.0.1:"));
+    let http = reqwest::Client::new();
+    let token_request = || {
+        http.post(format!("{base}/oauth/token")).form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("client_secret", DEFAULT_CLIENT_SECRET),
+            ("audience", &format!("{base}/api/v2/")),
+        ])
+    };
+    assert_eq!(token_request().send().await.unwrap().status(), 503);
+    let token: Value = token_request().send().await.unwrap().json().await.unwrap();
+    let created = http
+        .post(format!("{base}/api/v2/connections"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(&json!({"name": "acme", "strategy": "samlp", "options": saml_options()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.headers()["x-ratelimit-limit"], "5");
+    let body: Value = created.json().await.unwrap();
+    assert!(body.get("authentication").is_none());
+    assert!(
+        body["options"]
+            .get("assertion_decryption_settings")
+            .is_none()
+    );
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(child.wait().await.unwrap().success());
+}
+
+#[tokio::test]
+async fn state_connections_are_served_verbatim_with_derived_fields() {
+    let foreign = json!({
+        "id": "con_foreign000000001",
+        "name": "acme",
+        "strategy": "samlp",
+        "options": {"signingCert": okta_cert().to_pem(), "thumbprints": ["stale"], "debug": true},
+        "enabled_clients": ["app-1"],
+        "metadata": {"team": "identity"}
+    });
+    let emu = Emu::start(EmulatorConfig {
+        state: vec![foreign],
+        ..config()
+    })
+    .await;
+    let read = emu
+        .call(
+            Method::GET,
+            "/api/v2/connections/con_foreign000000001",
+            None,
+        )
+        .await
+        .body;
+    assert_eq!(read["metadata"], json!({"team": "identity"}));
+    assert_eq!(read["options"]["debug"], true);
+    assert_eq!(read["options"]["signingCert"], okta_cert().to_pem());
+    assert_eq!(read["options"]["thumbprints"], json!([OKTA_SHA1]));
+    assert!(read.get("realms").is_none());
+    let clients = emu
+        .call(
+            Method::GET,
+            "/api/v2/connections/con_foreign000000001/clients",
+            None,
+        )
+        .await
+        .body;
+    assert_eq!(clients, json!({"clients": [{"client_id": "app-1"}]}));
+    emu.running.shutdown().await;
+}

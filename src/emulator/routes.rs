@@ -219,7 +219,7 @@ pub(crate) async fn handle(
     let at = timestamp_ms(jiff::Timestamp::now());
     let route = route_template(&path);
     let outcome = if path == "/oauth/token" && method == Method::POST {
-        token(&shared, &parts.headers, &body)
+        token_with_faults(&shared, &method, &path, &parts.headers, &body).await
     } else if path == "/api/v2" || path.starts_with("/api/v2/") {
         api(&shared, &method, &path, &query, &parts.headers, &body).await
     } else {
@@ -494,6 +494,83 @@ fn fault_outcome(kind: FaultKind, headers: &RateHeaders, retry_after: bool) -> O
     outcome
 }
 
+/// Counts the call against every fault rule: the summed latency of the `latency` rules that
+/// fire, and the first other fault that fires (or, with `fault_rate`, a random 5xx).
+fn pick_faults(
+    t: &mut Tenant,
+    method: &Method,
+    path: &str,
+    use_fault_rate: bool,
+) -> (Option<(FaultKind, Phase)>, u64) {
+    let fault_rate = t.knobs.fault_rate;
+    let Tenant {
+        faults, fault_rng, ..
+    } = t;
+    let mut extra = 0u64;
+    let mut chosen: Option<(FaultKind, Phase)> = None;
+    for f in faults.iter_mut() {
+        if f.check(method.as_str(), path, fault_rng) {
+            if f.rule.kind == FaultKind::Latency {
+                extra += f.rule.latency_ms;
+            } else if chosen.is_none() {
+                chosen = Some((f.rule.kind, f.rule.phase));
+            }
+        }
+    }
+    if use_fault_rate && chosen.is_none() && fault_rate > 0.0 && fault_rng.gen_bool(fault_rate) {
+        let kind = [
+            FaultKind::InternalError,
+            FaultKind::BadGateway,
+            FaultKind::Unavailable,
+        ][fault_rng.gen_range(0..3)];
+        chosen = Some((kind, Phase::Before));
+    }
+    (chosen, extra)
+}
+
+/// `/oauth/token` under the fault rules whose path names it explicitly; a 429 fault answers
+/// in the OAuth error shape.
+async fn token_with_faults(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Outcome {
+    let (fault, extra_latency) = pick_faults(&mut shared.lock(), method, path, false);
+    if extra_latency > 0 {
+        tokio::time::sleep(Duration::from_millis(extra_latency)).await;
+    }
+    let Some((kind, phase)) = fault else {
+        let mut o = token(shared, headers, body);
+        if extra_latency > 0 {
+            o.fault = Some("latency");
+        }
+        return o;
+    };
+    if phase == Phase::After {
+        let _ = token(shared, headers, body);
+    }
+    if kind == FaultKind::TooManyRequests {
+        let mut o = oauth_error(
+            429,
+            "too_many_requests",
+            "Too many requests. Check the X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset headers.",
+        );
+        o.fault = Some(kind.as_str());
+        return o;
+    }
+    let unlimited = RateHeaders {
+        limit: 0,
+        remaining: 0,
+        reset: 0,
+        retry_after: 1,
+    };
+    let mut o = fault_outcome(kind, &unlimited, false);
+    o.headers.clear();
+    o
+}
+
 async fn api(
     shared: &Shared,
     method: &Method,
@@ -518,31 +595,7 @@ async fn api(
                 return o;
             }
             Ok(h) => {
-                let Tenant {
-                    faults, fault_rng, ..
-                } = &mut *t;
-                let mut extra = 0u64;
-                let mut chosen: Option<(FaultKind, Phase)> = None;
-                for f in faults.iter_mut() {
-                    if f.check(method.as_str(), path, fault_rng) {
-                        if f.rule.kind == FaultKind::Latency {
-                            extra += f.rule.latency_ms;
-                        } else if chosen.is_none() {
-                            chosen = Some((f.rule.kind, f.rule.phase));
-                        }
-                    }
-                }
-                if chosen.is_none()
-                    && knobs.fault_rate > 0.0
-                    && fault_rng.gen_bool(knobs.fault_rate)
-                {
-                    let kind = [
-                        FaultKind::InternalError,
-                        FaultKind::BadGateway,
-                        FaultKind::Unavailable,
-                    ][fault_rng.gen_range(0..3)];
-                    chosen = Some((kind, Phase::Before));
-                }
+                let (chosen, extra) = pick_faults(&mut t, method, path, true);
                 (h, chosen, extra, knobs.retry_after)
             }
         }
