@@ -45,6 +45,9 @@ pub enum ControllerError {
     /// A Kubernetes API call failed.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    /// Reading an object the resource references failed (not the resource's fault).
+    #[error("{0}")]
+    Read(String),
     /// The object lacks a namespace or name.
     #[error("object without namespace or name")]
     Unnamed,
@@ -161,6 +164,8 @@ pub fn controller(
     // calls.
     let main = watcher(ssos, watcher::Config::default().any_semantic())
         .default_backoff()
+        // managedFields are often larger than the spec; nothing here reads them.
+        .modify(|o: &mut SsoConnection| o.managed_fields_mut().clear())
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
@@ -173,6 +178,7 @@ pub fn controller(
     // Only ConfigMap metadata is cached; content is read with a GET when a reconcile needs it.
     let cm_stream = watcher(cms, watcher::Config::default().any_semantic())
         .default_backoff()
+        .modify(|o: &mut PartialObjectMeta<ConfigMap>| o.managed_fields_mut().clear())
         .touched_objects();
     let secret_stream = watcher(
         secrets,
@@ -303,6 +309,10 @@ pub async fn reconcile(
                 Action::requeue(jittered(ctx.resync))
             };
             (status, action)
+        }
+        // An API server hiccup says nothing about the resource: retry, keep its status.
+        Err(err @ SyncError::Kubernetes { .. }) => {
+            return Err(ControllerError::Read(err.to_string()));
         }
         Err(err) => {
             let reason = err.reason();

@@ -785,3 +785,182 @@ pub async fn deletion_policy_delete_removes_and_retain_keeps(
     }
     scan_everything(env, ns, &operator).await
 }
+
+/// A stand-in for the customer's `encrypt-string` service that can be switched off.
+struct EncryptService {
+    url: String,
+    healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    received: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for EncryptService {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn start_encrypt_service() -> Result<EncryptService, String> {
+    use std::sync::atomic::Ordering;
+    let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (h, r) = (healthy.clone(), received.clone());
+    let app = axum::Router::new().route(
+        "/encrypt-string",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::Json<Value>| {
+                let (h, r) = (h.clone(), r.clone());
+                async move {
+                    if !h.load(Ordering::SeqCst) {
+                        return (
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                            axum::Json(json!({"error": "down"})),
+                        );
+                    }
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    let plain = body["string"].as_str().unwrap_or_default().to_string();
+                    let cipher = format!("svc-ciphertext-{}", plain.len());
+                    if let Ok(mut list) = r.lock() {
+                        list.push((auth, plain));
+                    }
+                    (
+                        axum::http::StatusCode::OK,
+                        axum::Json(json!({"encryptedString": cipher})),
+                    )
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(EncryptService {
+        url,
+        healthy,
+        received,
+        task,
+    })
+}
+
+/// A failing encryption backend never blocks the connection: `Ready=True`,
+/// `CertificateEncrypted=False` with a Warning; once the backend is back, the Secret is written.
+pub async fn encryption_outage_keeps_connection_ready_then_recovers(
+    env: &Env,
+    ns: &str,
+) -> Result<(), String> {
+    use std::sync::atomic::Ordering;
+    let service = start_encrypt_service().await?;
+    let token_file = env.work_dir().join(format!("{ns}-encrypt-token"));
+    std::fs::write(&token_file, "service-to-service-token\n").map_err(|e| e.to_string())?;
+    let emulator = env.start_emulator(&[]).await?;
+    let token_path = token_file.to_string_lossy().into_owned();
+    let operator = env
+        .start_operator(
+            &emulator,
+            &[
+                ("SSO_WATCH_NAMESPACE", ns),
+                ("SSO_ENCRYPTION_BACKEND", "http"),
+                ("SSO_ENCRYPT_URL", &service.url),
+                ("SSO_ENCRYPT_TOKEN_FILE", &token_path),
+            ],
+        )
+        .await?;
+    apply_example(env, ns, json!({})).await?;
+    let obj = wait_for(
+        "Ready=True with CertificateEncrypted=False",
+        READY_TIMEOUT,
+        || async {
+            let obj = env.get_json("ssoconnection", ns, "acme").await?;
+            let ready = ready_condition(&obj).map(|c| c["status"].clone());
+            let enc = condition(&obj, "CertificateEncrypted")
+                .map(|c| (c["status"].clone(), c["reason"].clone()));
+            if ready == Some(json!("True"))
+                && enc == Some((json!("False"), json!("EncryptionFailed")))
+            {
+                Ok(obj)
+            } else {
+                Err(format!("Ready {ready:?}, CertificateEncrypted {enc:?}"))
+            }
+        },
+    )
+    .await?;
+    if obj["status"].get("encryptedSigningCertSecretRef").is_some() {
+        return Err("encryptedSigningCertSecretRef is set while encryption fails".into());
+    }
+    if env
+        .get_json_opt("secret", ns, "acme-signing-cert")
+        .await?
+        .is_some()
+    {
+        return Err("a Secret was written while encryption fails".into());
+    }
+    let conn = emulator
+        .connection_named("acme-azure")
+        .await?
+        .ok_or("the connection was not created")?;
+    if conn["options"]["thumbprints"][0] != AZURE_SHA1 {
+        return Err("the connection is not intact".into());
+    }
+    let events = events_text(env, ns).await?;
+    if !events.contains("\"EncryptionFailed\"") {
+        return Err("no EncryptionFailed event".into());
+    }
+
+    service.healthy.store(true, Ordering::SeqCst);
+    let obj = wait_for(
+        "CertificateEncrypted=True after the backend recovers",
+        Duration::from_secs(90),
+        || async {
+            let obj = env.get_json("ssoconnection", ns, "acme").await?;
+            match condition(&obj, "CertificateEncrypted") {
+                Some(c) if c["status"] == "True" => Ok(obj),
+                c => Err(format!("{c:?}")),
+            }
+        },
+    )
+    .await?;
+    let secret = env.get_json("secret", ns, "acme-signing-cert").await?;
+    let stored = base64::engine::general_purpose::STANDARD
+        .decode(
+            secret["data"]["encryptedSigningCert"]
+                .as_str()
+                .unwrap_or_default(),
+        )
+        .map_err(|e| e.to_string())?;
+    if !String::from_utf8_lossy(&stored).starts_with("svc-ciphertext-") {
+        return Err("the Secret does not hold the service's ciphertext".into());
+    }
+    if secret["metadata"]["annotations"]["sso-operator.io/encryption-backend"] != "http" {
+        return Err(format!(
+            "annotations: {}",
+            secret["metadata"]["annotations"]
+        ));
+    }
+    if obj["status"]["encryptedSigningCertSecretRef"]["name"] != "acme-signing-cert" {
+        return Err(format!(
+            "status ref: {}",
+            obj["status"]["encryptedSigningCertSecretRef"]
+        ));
+    }
+    let received = service.received.lock().map_err(|e| e.to_string())?.clone();
+    let (auth, pem) = received.last().ok_or("the service received nothing")?;
+    if auth != "Bearer service-to-service-token" {
+        return Err(format!("the service got Authorization {auth:?}"));
+    }
+    let cert = sso_operator::certs::Certificate::from_pem(pem).map_err(|e| e.to_string())?;
+    if cert.sha1_hex() != AZURE_SHA1 {
+        return Err("the service was sent another certificate".into());
+    }
+    scan_everything(env, ns, &operator).await
+}

@@ -38,6 +38,7 @@ pub fn all() -> Vec<Scenario> {
         scenario!(controller::foreign_connection_conflicts_until_adopted),
         scenario!(controller::restart_creates_no_duplicates_and_writes_nothing),
         scenario!(controller::deletion_policy_delete_removes_and_retain_keeps),
+        scenario!(controller::encryption_outage_keeps_connection_ready_then_recovers),
         scenario!(setup::secret_scan_flags_each_kind_of_leak),
     ]
 }
