@@ -153,7 +153,10 @@ async fn killed_leader_is_replaced(env: &Env, ns: &str) -> Result<(), String> {
 
     apply_and_wait_ready(env, ns, "first").await?;
     if holder(env).await?.as_deref() != Some("sso-operator-a") {
-        return Err(format!("the Lease moved without a failover: {:?}", lease(env).await?));
+        return Err(format!(
+            "the Lease moved without a failover: {:?}",
+            lease(env).await?
+        ));
     }
     let (metrics_a, metrics_b) = (a.metrics().await?, b.metrics().await?);
     if reconciles(&metrics_a) == 0 {
@@ -197,10 +200,30 @@ async fn killed_leader_is_replaced(env: &Env, ns: &str) -> Result<(), String> {
     if creates != 2 {
         return Err(format!("{creates} connections created for 2 resources"));
     }
+    no_errors_logged(&[&a, &b])?;
     env.scan_for_secrets(&[
         ("leader log", &a.log_text()),
         ("standby log", &b.log_text()),
     ])
+}
+
+/// Leader election logs no error (e.g. a Lease permission the RBAC lacks).
+fn no_errors_logged(replicas: &[&Operator]) -> Result<(), String> {
+    let errors: Vec<String> = replicas
+        .iter()
+        .flat_map(|r| {
+            r.log_text()
+                .lines()
+                .filter(|l| l.contains("\"level\":\"ERROR\""))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("errors logged:\n{}", errors.join("\n")))
+    }
 }
 
 /// A leader stopped with SIGTERM releases the Lease before it exits, and the standby takes
@@ -252,5 +275,5 @@ async fn graceful_handover(env: &Env, ns: &str) -> Result<(), String> {
             lease(env).await?
         ));
     }
-    Ok(())
+    no_errors_logged(&[&a, &b])
 }

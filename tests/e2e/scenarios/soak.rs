@@ -20,13 +20,16 @@ const DASHBOARD: usize = 20;
 const KILL_AFTER_CREATES: u64 = 60;
 /// The bound on convergence after the kill (the test fails beyond it).
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(240);
-/// The emulator's faults: a random 5xx on 10% of `/api/v2` calls, a 429 on 5% (the 5xx draw
-/// only happens when no rule fired), 20 ms added to every call; reproducible draws.
+/// The emulator's faults: every 20th create is applied and then its TCP connection reset (the
+/// operator cannot know it succeeded), a 429 on 5% of `/api/v2` calls, a random 5xx on 10%
+/// (the 5xx draw only happens when no rule fired), 20 ms added to every call; reproducible.
 const EMULATOR_FAULTS: &[&str] = &[
-    "--fault-rate",
-    "0.1",
+    "--fault",
+    "method=POST,path=/api/v2/connections,kind=reset,every=20,phase=after",
     "--fault",
     "kind=429,probability=0.05",
+    "--fault-rate",
+    "0.1",
     "--latency-ms",
     "20",
     "--seed",
@@ -199,7 +202,9 @@ impl ManagementApi {
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        Err(format!("{method} {path}: still failing after 30 tries: {last}"))
+        Err(format!(
+            "{method} {path}: still failing after 30 tries: {last}"
+        ))
     }
 }
 
@@ -236,18 +241,14 @@ pub async fn two_hundred_connections_converge_through_faults_and_a_kill(
     );
 
     // Kill mid-flight: some connections exist, most do not.
-    let created_at_kill = wait_for(
-        "the first creates",
-        Duration::from_secs(120),
-        || async {
-            let n = counter(&emulator.stats().await?, "POST /api/v2/connections 201");
-            if n >= KILL_AFTER_CREATES {
-                Ok(n)
-            } else {
-                Err(format!("{n} connections created"))
-            }
-        },
-    )
+    let created_at_kill = wait_for("the first creates", Duration::from_secs(120), || async {
+        let n = counter(&emulator.stats().await?, "POST /api/v2/connections 201");
+        if n >= KILL_AFTER_CREATES {
+            Ok(n)
+        } else {
+            Err(format!("{n} connections created"))
+        }
+    })
     .await?;
     // Metrics die with the process: keep the first run's for the secret scan.
     let metrics_first_run = operator.metrics().await?;
@@ -448,15 +449,17 @@ pub async fn two_hundred_connections_converge_through_faults_and_a_kill(
         ("operator log (both runs)", &log),
     ])?;
 
-    // Write accounting. Only writes Auth0 answered with 2xx changed anything: every injected
-    // fault here has phase `before` (5xx and 429 are returned without applying the request),
-    // so a failed POST or PATCH and its retry count once, as the one that succeeded. The
-    // operator's 2xx writes are all of them minus the ones made above by hand.
+    // Write accounting: the writes Auth0 applied. The 5xx and 429 faults have phase `before`
+    // (returned without applying the request), so a failed POST or PATCH and its retries
+    // count once, as the one that succeeded with 2xx. The one `after` fault, the reset of
+    // every 20th POST, is applied although the operator sees no answer: it counts as a
+    // create, and the operator's retry must not create a second connection (its 409 is not a
+    // write). The operator's writes are all of them minus the ones made above by hand.
     let calls = emulator.calls().await?;
     let calls = calls.as_array().ok_or("calls is not an array")?;
     let mut writes: BTreeMap<String, u64> = BTreeMap::new();
     let mut patched: BTreeMap<&str, u64> = BTreeMap::new();
-    let (mut api_calls, mut faulted) = (0u64, 0u64);
+    let (mut api_calls, mut faulted, mut resets) = (0u64, 0u64, 0u64);
     for c in calls {
         let path = c["path"].as_str().unwrap_or_default();
         if !path.starts_with("/api/v2") {
@@ -467,7 +470,12 @@ pub async fn two_hundred_connections_converge_through_faults_and_a_kill(
             faulted += 1;
         }
         let method = c["method"].as_str().unwrap_or_default();
-        let ok = c["status"].as_u64().is_some_and(|s| (200..300).contains(&s));
+        let applied_then_reset = c["fault"] == "reset" && method == "POST";
+        let ok = applied_then_reset
+            || c["status"]
+                .as_u64()
+                .is_some_and(|s| (200..300).contains(&s));
+        resets += u64::from(applied_then_reset);
         if ok && method != "GET" && path.starts_with("/api/v2/connections") {
             *writes.entry(method.to_string()).or_default() += 1;
             if method == "PATCH" {
@@ -482,15 +490,17 @@ pub async fn two_hundred_connections_converge_through_faults_and_a_kill(
     let stats = emulator.stats().await?;
     println!(
         "  soak summary: {COUNT} resources in {:.1}s; {api_calls} Management API calls, {faulted} faulted \
-         ({} faults fired, {} 429s); operator writes {total_writes} = {creates} creates + {operator_patches} updates \
-         (+{} by hand); killed at {created_at_kill} creates",
+         ({} faults fired, {} 429s); operator writes {total_writes} = {creates} creates ({resets} answered by a reset) \
+         + {operator_patches} updates (+{} by hand); killed at {created_at_kill} creates",
         started.elapsed().as_secs_f64(),
         counter(&stats, "faults_fired"),
         counter(&stats, "rate_limited"),
         api.writes,
     );
-    if faulted == 0 {
-        return Err("no fault fired: the soak exercised nothing".into());
+    if faulted == 0 || resets == 0 {
+        return Err(format!(
+            "{faulted} faults, {resets} resets fired: the soak exercised too little"
+        ));
     }
     let want = (COUNT + EDITED) as u64;
     if creates != COUNT as u64 || operator_patches != EDITED as u64 || total_writes != want {
