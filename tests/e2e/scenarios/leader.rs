@@ -109,6 +109,15 @@ fn reconciles(metrics: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
+/// Management API connection calls counted in `/metrics` (the token fetch at start aside).
+fn connection_calls(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("sso_operator_auth0_requests{") && l.contains("/connections"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 /// Applies ConfigMap + SsoConnection `name` and waits until it is Ready.
 async fn apply_and_wait_ready(env: &Env, ns: &str, name: &str) -> Result<(), String> {
     let cm = format!("{name}-idp");
@@ -159,15 +168,21 @@ async fn killed_leader_is_replaced(env: &Env, ns: &str) -> Result<(), String> {
         ));
     }
     let (metrics_a, metrics_b) = (a.metrics().await?, b.metrics().await?);
-    if reconciles(&metrics_a) == 0 {
-        return Err("the leader counted no reconcile".into());
+    if reconciles(&metrics_a) == 0 || connection_calls(&metrics_a) == 0 {
+        return Err(format!(
+            "the leader counted no reconcile or Auth0 call:\n{metrics_a}"
+        ));
     }
-    if reconciles(&metrics_b) != 0 || b.log_text().contains(ACQUIRED_LOG) {
+    if reconciles(&metrics_b) != 0
+        || connection_calls(&metrics_b) != 0
+        || b.log_text().contains(ACQUIRED_LOG)
+    {
         return Err(format!(
             "the standby reconciled while the leader held the Lease:\n{}",
             metrics_b
                 .lines()
-                .filter(|l| l.starts_with("sso_operator_reconciles"))
+                .filter(|l| l.starts_with("sso_operator_reconciles")
+                    || l.starts_with("sso_operator_auth0_requests"))
                 .collect::<Vec<_>>()
                 .join("\n")
         ));
