@@ -2,7 +2,9 @@
 //! Result<(), String>` in a module here and list it in [`all`] with `scenario!(module::my_scenario)`.
 
 mod controller;
+mod leader;
 mod setup;
+mod soak;
 
 use futures::future::BoxFuture;
 
@@ -40,5 +42,8 @@ pub fn all() -> Vec<Scenario> {
         scenario!(controller::deletion_policy_delete_removes_and_retain_keeps),
         scenario!(controller::encryption_outage_keeps_connection_ready_then_recovers),
         scenario!(setup::secret_scan_flags_each_kind_of_leak),
+        scenario!(leader::only_the_leader_reconciles_and_a_killed_leader_is_replaced),
+        scenario!(leader::a_leader_stopped_gracefully_releases_the_lease),
+        scenario!(soak::two_hundred_connections_converge_through_faults_and_a_kill),
     ]
 }
