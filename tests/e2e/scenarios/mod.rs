@@ -2,6 +2,7 @@
 //! Result<(), String>` in a module here and list it in [`all`] with `scenario!(module::my_scenario)`.
 
 mod controller;
+mod hostile;
 mod setup;
 
 use futures::future::BoxFuture;
@@ -38,6 +39,8 @@ pub fn all() -> Vec<Scenario> {
         scenario!(controller::foreign_connection_conflicts_until_adopted),
         scenario!(controller::restart_creates_no_duplicates_and_writes_nothing),
         scenario!(controller::deletion_policy_delete_removes_and_retain_keeps),
+        scenario!(hostile::hostile_inputs_fail_clearly_while_healthy_resources_sync),
+        scenario!(hostile::auth0_scope_and_credential_refusals_write_nothing),
         scenario!(setup::secret_scan_flags_each_kind_of_leak),
     ]
 }
