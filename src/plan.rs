@@ -461,7 +461,7 @@ fn key_pair_value(
     let key_trimmed = key.trim();
     if !key_trimmed.starts_with("-----BEGIN") || !key_trimmed.contains("PRIVATE KEY-----") {
         return Err(PlanError::InvalidSpec(format!(
-            "the {which} private key (tls.key of {field}) is not PEM private key text; store the key as PEM (-----BEGIN PRIVATE KEY-----)"
+            "the {which} private key (tls.key of {field}) is not PEM private key text; store the key as unencrypted PEM (PKCS#8 or PKCS#1)"
         )));
     }
     let cert_text = pair.cert.replace("\r\n", "\n");

@@ -503,23 +503,58 @@ async fn read_key_pair<S: Sources>(
                 "Secret {namespace}/{name} key {key} is not PEM text"
             ))
         })?;
+        // The message must not quote the PEM armour: secret scanners flag it.
         if !s.trim_start().starts_with("-----BEGIN") {
             return Err(SyncError::InvalidSpec(format!(
-                "Secret {namespace}/{name} key {key} is not PEM text (expected -----BEGIN …)"
+                "Secret {namespace}/{name} key {key} is not PEM text (expected a PEM block with BEGIN and END lines)"
             )));
         }
         Ok(s)
     };
     let cert = text("tls.crt")?;
-    crate::certs::Certificate::from_pem(&cert).map_err(|e| {
+    let certificate = crate::certs::Certificate::from_pem(&cert).map_err(|e| {
         SyncError::InvalidSpec(format!(
             "Secret {namespace}/{name} key tls.crt is not an X.509 certificate: {e}"
         ))
     })?;
-    Ok(KeyPair {
-        key: SecretString::new(text("tls.key")?),
-        cert,
-    })
+    let key = SecretString::new(text("tls.key")?);
+    check_private_key(key.expose(), &certificate).map_err(|problem| {
+        SyncError::InvalidSpec(format!(
+            "Secret {namespace}/{name} (spec.{field}) key tls.key {problem}"
+        ))
+    })?;
+    Ok(KeyPair { key, cert })
+}
+
+/// Checks that `key_pem` is an unencrypted RSA private key (PKCS#8 or PKCS#1 PEM) whose public
+/// half is the one in `cert`. Auth0 stores `signing_key` and `decryptionKey` without looking
+/// at them, so a broken or mismatched key would otherwise surface only as failed logins.
+/// The error never quotes the key.
+fn check_private_key(key_pem: &str, cert: &crate::certs::Certificate) -> Result<(), String> {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
+    use x509_parser::prelude::{FromDer, X509Certificate};
+
+    let normalized = key_pem.replace("\r\n", "\n");
+    let normalized = normalized.trim();
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(normalized)
+        .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(normalized))
+        .map_err(|_| {
+            "is not an unencrypted RSA private key in PEM (PKCS#8 or PKCS#1; Auth0 signs and decrypts SAML with RSA only): store the private key that belongs to tls.crt".to_string()
+        })?;
+    let public = key
+        .to_public_key()
+        .to_public_key_der()
+        .map_err(|e| format!("has a public part that cannot be encoded: {e}"))?;
+    let (_, x509) = X509Certificate::from_der(cert.der())
+        .map_err(|e| format!("cannot be compared with tls.crt: {e}"))?;
+    if x509.public_key().raw != public.as_bytes() {
+        return Err(format!(
+            "does not belong to the certificate in tls.crt (sha256 {}): store the matching key and certificate together",
+            cert.sha256_hex()
+        ));
+    }
+    Ok(())
 }
 
 /// The status after a successful sync: every field of ARCHITECTURE.md §2 except the
@@ -666,6 +701,114 @@ mod tests {
             "https://acme.com",
         ] {
             assert!(!is_valid_domain(bad), "{bad}");
+        }
+    }
+
+    /// Key Secrets by name, for [`read_key_pair`].
+    struct Secrets(BTreeMap<String, BTreeMap<String, Vec<u8>>>);
+
+    impl Sources for Secrets {
+        async fn config_map(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+            Ok(None)
+        }
+        async fn secret(
+            &self,
+            _: &str,
+            name: &str,
+        ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+            Ok(self.0.get(name).cloned())
+        }
+    }
+
+    /// A throwaway RSA key pair from `openssl req` (PKCS#8 key, self-signed certificate).
+    fn openssl_pair(dir: &std::path::Path, tag: &str) -> (String, String) {
+        let (key, cert) = (
+            dir.join(format!("{tag}.key")),
+            dir.join(format!("{tag}.crt")),
+        );
+        let status = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .args(["-subj", "/CN=reconcile-unit-test", "-days", "1"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl is installed");
+        assert!(status.success());
+        (
+            std::fs::read_to_string(key).unwrap(),
+            std::fs::read_to_string(cert).unwrap(),
+        )
+    }
+
+    fn read_pair(key: &str, cert: &str) -> Result<KeyPair, SyncError> {
+        let data = BTreeMap::from([
+            ("tls.key".to_string(), key.as_bytes().to_vec()),
+            ("tls.crt".to_string(), cert.as_bytes().to_vec()),
+        ]);
+        let sources = Secrets(BTreeMap::from([("sp".to_string(), data)]));
+        futures::executor::block_on(read_key_pair(&sources, "ns", "sp", "signingKeySecretRef"))
+    }
+
+    #[test]
+    fn key_secrets_must_hold_the_rsa_key_of_their_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, cert) = openssl_pair(dir.path(), "a");
+        let (other_key, _) = openssl_pair(dir.path(), "b");
+        let pkcs1 = {
+            let parsed =
+                <rsa::RsaPrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_pem(&key).unwrap();
+            rsa::pkcs1::EncodeRsaPrivateKey::to_pkcs1_pem(&parsed, rsa::pkcs8::LineEnding::CRLF)
+                .unwrap()
+                .to_string()
+        };
+        assert!(
+            read_pair(&key, &cert).is_ok(),
+            "PKCS#8 key of the certificate"
+        );
+        assert!(
+            read_pair(&pkcs1, &cert).is_ok(),
+            "PKCS#1 key with CRLF line ends"
+        );
+
+        let armoured_garbage = "-----BEGIN PRIVATE KEY-----\nZ2FyYmFnZS1rZXktbWF0ZXJpYWw=\n-----END PRIVATE KEY-----\n";
+        let cases = [
+            (
+                armoured_garbage.to_string(),
+                "is not an unencrypted RSA private key",
+            ),
+            (cert.clone(), "is not an unencrypted RSA private key"),
+            (
+                other_key.clone(),
+                "does not belong to the certificate in tls.crt",
+            ),
+            (
+                "garbage-key-material".to_string(),
+                "tls.key is not PEM text",
+            ),
+        ];
+        for (bad_key, expected) in cases {
+            let err = read_pair(&bad_key, &cert).unwrap_err();
+            let message = err.to_string();
+            assert_eq!(err.reason(), Reason::InvalidSpec, "{message}");
+            assert!(message.contains(expected), "{message}");
+            assert!(message.contains("ns/sp"), "names the Secret: {message}");
+            // Nothing a secret scanner would flag, and no line of the key.
+            assert!(!message.contains("-----BEGIN") && !message.contains("PRIVATE KEY"));
+            for line in bad_key
+                .lines()
+                .filter(|l| l.len() > 8 && !l.starts_with("-----"))
+            {
+                assert!(
+                    !message.contains(line.trim()),
+                    "quotes key material: {message}"
+                );
+            }
         }
     }
 

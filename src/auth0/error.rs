@@ -37,7 +37,9 @@ pub enum Auth0Error {
         message: String,
     },
     /// The token endpoint refused the credentials (401/403): a configuration error.
-    #[error("Auth0 token request refused ({status}): {message}")]
+    #[error(
+        "Auth0 token request refused ({status}): {message}; check the client credentials (AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET) and that the application is authorized for the Management API"
+    )]
     Token {
         /// HTTP status.
         status: u16,
@@ -71,7 +73,9 @@ impl Auth0Error {
             Auth0Error::Rejected { .. }
             | Auth0Error::Protocol { .. }
             | Auth0Error::Config { .. } => "Auth0Rejected",
-            Auth0Error::Token { .. } => "InsufficientScope",
+            // 403: the application has no grant for the Management API; 401: wrong credentials.
+            Auth0Error::Token { status: 403, .. } => "InsufficientScope",
+            Auth0Error::Token { .. } => "Auth0Rejected",
             Auth0Error::RateLimited { .. } | Auth0Error::Unavailable { .. } => "Auth0Unavailable",
         }
     }

@@ -188,9 +188,22 @@ impl Env {
         emulator: &Emulator,
         extra_env: &[(&str, &str)],
     ) -> Result<Operator, String> {
+        self.start_operator_with_flags(emulator, extra_env, &[])
+            .await
+    }
+
+    /// Like [`Env::start_operator`], with `flags` (`("--auth0-client-id", "x")`) replacing the
+    /// value of a flag the harness passes, or appended. Flags beat environment variables, so
+    /// this is how a scenario runs the operator as another Auth0 client.
+    pub async fn start_operator_with_flags(
+        &self,
+        emulator: &Emulator,
+        extra_env: &[(&str, &str)],
+        flags: &[(&str, &str)],
+    ) -> Result<Operator, String> {
         let port = free_ports(1)?[0];
         let metrics_addr = format!("127.0.0.1:{port}");
-        let args: Vec<OsString> = [
+        let mut args: Vec<OsString> = [
             "run",
             "--auth0-url",
             &emulator.base_url,
@@ -216,6 +229,15 @@ impl Env {
         .map(OsString::from)
         .chain([self.key_file.clone().into_os_string()])
         .collect();
+        for (flag, value) in flags {
+            match args
+                .iter()
+                .position(|a| a.as_os_str() == std::ffi::OsStr::new(flag))
+            {
+                Some(i) if i + 1 < args.len() => args[i + 1] = OsString::from(value),
+                _ => args.extend([OsString::from(flag), OsString::from(value)]),
+            }
+        }
         // A clean environment: a developer's AUTH0_* variables must not leak into the test.
         let mut env: Vec<(String, String)> =
             ["PATH", "HOME", "RUST_LOG", "RUST_BACKTRACE", "TMPDIR"]

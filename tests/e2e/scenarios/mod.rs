@@ -3,6 +3,7 @@
 
 mod controller;
 mod leader;
+mod hostile;
 mod setup;
 mod soak;
 
@@ -41,6 +42,8 @@ pub fn all() -> Vec<Scenario> {
         scenario!(controller::restart_creates_no_duplicates_and_writes_nothing),
         scenario!(controller::deletion_policy_delete_removes_and_retain_keeps),
         scenario!(controller::encryption_outage_keeps_connection_ready_then_recovers),
+        scenario!(hostile::hostile_inputs_fail_clearly_while_healthy_resources_sync),
+        scenario!(hostile::auth0_scope_and_credential_refusals_write_nothing),
         scenario!(setup::secret_scan_flags_each_kind_of_leak),
         scenario!(leader::only_the_leader_reconciles_and_a_killed_leader_is_replaced),
         scenario!(leader::a_leader_stopped_gracefully_releases_the_lease),
