@@ -2,8 +2,8 @@
 //! Result<(), String>` in a module here and list it in [`all`] with `scenario!(module::my_scenario)`.
 
 mod controller;
-mod leader;
 mod hostile;
+mod leader;
 mod setup;
 mod soak;
 
