@@ -180,12 +180,26 @@ pub fn controller(
         .default_backoff()
         .modify(|o: &mut PartialObjectMeta<ConfigMap>| o.managed_fields_mut().clear())
         .touched_objects();
-    let secret_stream = watcher(
-        secrets,
+    // Our own Secret writes must not trigger a reconcile (that would cost an Auth0 GET per
+    // write): only a deletion of an owned Secret does; other changes are caught on resync.
+    let owned_secret_deletions = watcher(
+        secrets.clone(),
         watcher::Config::default().labels(&format!("{MANAGED_LABEL}=sso-operator")),
     )
     .default_backoff()
-    .touched_objects();
+    .filter_map(|event| async move {
+        match event {
+            Ok(watcher::Event::Delete(secret)) => Some(Ok(secret)),
+            Err(e) => Some(Err(e)),
+            _ => None,
+        }
+    });
+    // Key-pair Secrets users reference: metadata only, mapped to the SsoConnections naming them.
+    let key_secrets = watcher(secrets, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(|o: &mut PartialObjectMeta<Secret>| o.managed_fields_mut().clear())
+        .touched_objects();
+    let key_store = store.clone();
     let controller = controller
         .watches_stream(cm_stream, move |cm: PartialObjectMeta<ConfigMap>| {
             let ns = cm.namespace();
@@ -197,7 +211,25 @@ pub fn controller(
                 .map(|s| ObjectRef::from_obj(&*s))
                 .collect::<Vec<_>>()
         })
-        .owns_stream(secret_stream);
+        .watches_stream(key_secrets, move |secret: PartialObjectMeta<Secret>| {
+            let ns = secret.namespace();
+            let name = secret.name_any();
+            key_store
+                .state()
+                .into_iter()
+                .filter(|s| {
+                    s.namespace() == ns
+                        && [
+                            &s.spec.signing_key_secret_ref,
+                            &s.spec.decryption_key_secret_ref,
+                        ]
+                        .iter()
+                        .any(|r| r.as_ref().is_some_and(|r| r.name == name))
+                })
+                .map(|s| ObjectRef::from_obj(&*s))
+                .collect::<Vec<_>>()
+        })
+        .owns_stream(owned_secret_deletions);
     (controller, reader)
 }
 
