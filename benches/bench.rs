@@ -371,7 +371,7 @@ async fn calls_per_reconcile(fixtures: &[Fixture]) -> Result<CallCounts, String>
         }
         for (want, recheck) in steps {
             if want == A::Updated {
-                res.spec.company_domain = format!("updated-{}", res.spec.company_domain);
+                res.spec.sign_request = !res.spec.sign_request;
                 res.metadata.generation = Some(res.metadata.generation.unwrap_or(1) + 1);
             }
             let synced = sync(&client, &res, &manifests, recheck).await?;
@@ -553,6 +553,8 @@ struct Converged {
     errors: BTreeMap<String, u64>,
     vm_hwm_kib: u64,
     vm_rss_kib: u64,
+    /// `/readyz` status once everything converged.
+    readyz: u16,
 }
 
 impl Converged {
@@ -650,7 +652,8 @@ impl RunningOperator {
 
     async fn wait_ready(&self) -> Result<(), String> {
         let http = reqwest::Client::new();
-        let url = format!("http://{}/readyz", self.metrics_addr);
+        // /livez, as the e2e harness does: /readyz waits for the first list of SsoConnections.
+        let url = format!("http://{}/livez", self.metrics_addr);
         let started = Instant::now();
         loop {
             if let Ok(r) = http.get(&url).send().await
@@ -660,7 +663,7 @@ impl RunningOperator {
             }
             if started.elapsed() > Duration::from_secs(60) {
                 return Err(format!(
-                    "sso-operator not ready after 60 s:\n{}",
+                    "sso-operator not live after 60 s:\n{}",
                     self.child.log_tail(20)
                 ));
             }
@@ -687,6 +690,14 @@ impl RunningOperator {
                 .ok_or(format!("{path} has no {name}"))
         };
         Ok((field("VmHWM:")?, field("VmRSS:")?))
+    }
+
+    /// HTTP status of `/readyz` (0 when unreachable).
+    async fn readyz(&self) -> u16 {
+        let url = format!("http://{}/readyz", self.metrics_addr);
+        reqwest::get(&url)
+            .await
+            .map_or(0, |r| r.status().as_u16())
     }
 
     /// `sso_operator_reconcile_errors_total` by reason.
@@ -878,7 +889,9 @@ async fn converge(
         errors,
         vm_hwm_kib,
         vm_rss_kib,
+        readyz: operator.readyz().await,
     };
+    for l in operator.child.log_text().lines().filter(|l| l.contains("ready") || l.contains("ERROR") || l.contains("WARN")).take(10) { eprintln!("DEBUG {l}"); }
     Ok((result, emulator, operator))
 }
 
@@ -969,7 +982,7 @@ fn print_report(
     println!("  {:<44} {:>8}  expected", "reconcile", "calls");
     let rows = [
         ("create (lookup + POST)", calls.create, "2"),
-        ("update (GET + PATCH)", calls.update, "2"),
+        ("update, signRequest flipped (GET + PATCH)", calls.update, "2"),
         ("unchanged (GET, zero writes)", calls.unchanged, "1"),
         (
             "create with enabledClients (+ GET/PATCH clients)",
@@ -1036,6 +1049,12 @@ fn print_report(
                 .collect();
             if !other.is_empty() {
                 println!("        other reconcile errors: {}", other.join(", "));
+            }
+            if r.readyz != 200 {
+                println!(
+                    "        NOTE: /readyz answered {} after convergence (expected 200)",
+                    r.readyz
+                );
             }
         }
         println!(

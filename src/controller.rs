@@ -681,6 +681,21 @@ pub fn error_policy(obj: Arc<SsoConnection>, err: &ControllerError, ctx: Arc<Con
     Action::requeue(backoff(n, None))
 }
 
+/// Waits until the store has seen the first complete list; `false` if its writer is gone.
+///
+/// `Store::wait_until_ready` alone is not enough: kube-runtime's ready signal is a oneshot
+/// receiver that remembers only the waker of its latest poller, and the controller itself
+/// waits on the same store after this task does, so this task would never be woken and
+/// `/readyz` would stay 503 forever. Polling again now and then does not depend on the waker.
+async fn wait_until_listed(store: &reflector::Store<SsoConnection>) -> bool {
+    loop {
+        match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+            Ok(result) => return result.is_ok(),
+            Err(_elapsed) => continue,
+        }
+    }
+}
+
 /// Runs the controller until `shutdown` resolves.
 pub async fn run_controller(
     ctx: Arc<Context>,
@@ -693,7 +708,7 @@ pub async fn run_controller(
     let metrics = ctx.metrics.clone();
     let ready_store = store.clone();
     tokio::spawn(async move {
-        if ready_store.wait_until_ready().await.is_ok() {
+        if wait_until_listed(&ready_store).await {
             health.set_ready(true);
             tracing::info!("initial list of SsoConnections done; ready");
         }
@@ -934,4 +949,32 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readiness_is_reported_even_when_the_controller_also_waits_on_the_store() {
+        let (reader, mut writer) = reflector::store::<SsoConnection>();
+        let ours = tokio::spawn({
+            let reader = reader.clone();
+            async move { wait_until_listed(&reader).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The controller's runner waits on the same store after us, as in `run_controller`.
+        let controllers = tokio::spawn({
+            let reader = reader.clone();
+            async move { reader.wait_until_ready().await.is_ok() }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let ready = tokio::time::timeout(Duration::from_secs(10), ours)
+            .await
+            .expect("readiness was never reported after the first list")
+            .expect("the readiness task panicked");
+        assert!(ready);
+        assert!(controllers.await.expect("the controller's wait panicked"));
+    }
 }
