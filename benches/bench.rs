@@ -542,12 +542,13 @@ struct Converged {
     seconds: f64,
     /// How long `kubectl apply` of the SsoConnections itself took.
     apply_seconds: f64,
-    /// Calls the emulator answered with success (token included): what the run needed.
+    /// What creating N connections needs: successful token requests, name lookups and POSTs.
     calls_needed: u64,
-    /// All calls it received, 429s included.
+    /// All calls the emulator received, 429s and any extra reads included.
     calls_total: u64,
     posts: u64,
-    lookups: u64,
+    /// `GET /connections/{id}`: none are needed to create connections.
+    extra_gets: u64,
     rate_limited: u64,
     auth0_unavailable: u64,
     errors: BTreeMap<String, u64>,
@@ -725,8 +726,7 @@ impl RunningOperator {
     }
 }
 
-/// Emulator counters: (successful calls incl. token, all calls, POSTs, list lookups, GETs by
-/// id, 429s).
+/// The emulator's counters, by what the operator needed them for.
 async fn emulator_counts(emulator: &Emulator) -> Result<EmuCounts, String> {
     let stats = emulator.stats().await?;
     let obj = stats.as_object().ok_or("stats is not an object")?;
@@ -738,12 +738,14 @@ async fn emulator_counts(emulator: &Emulator) -> Result<EmuCounts, String> {
             continue;
         };
         c.total += n;
-        if status.starts_with('2') {
+        let ok = status.starts_with('2');
+        if ok {
             c.ok += n;
         }
         match (*method, *route) {
-            ("POST", "/api/v2/connections") => c.posts += n,
-            ("GET", "/api/v2/connections") => c.lookups += n,
+            ("POST", "/oauth/token") if ok => c.tokens_ok += n,
+            ("POST", "/api/v2/connections") if ok => c.posts_ok += n,
+            ("GET", "/api/v2/connections") if ok => c.lookups_ok += n,
             ("GET", "/api/v2/connections/{id}") => c.gets += n,
             (m, r) if m != "GET" && m != "POST" && r.starts_with("/api/v2") => c.other_writes += n,
             _ => {}
@@ -757,8 +759,9 @@ async fn emulator_counts(emulator: &Emulator) -> Result<EmuCounts, String> {
 struct EmuCounts {
     ok: u64,
     total: u64,
-    posts: u64,
-    lookups: u64,
+    tokens_ok: u64,
+    posts_ok: u64,
+    lookups_ok: u64,
     gets: u64,
     other_writes: u64,
     rate_limited: u64,
@@ -880,10 +883,10 @@ async fn converge(
         burst: rate,
         seconds,
         apply_seconds,
-        calls_needed: counts.ok,
+        calls_needed: counts.tokens_ok + counts.lookups_ok + counts.posts_ok,
         calls_total: counts.total,
-        posts: counts.posts,
-        lookups: counts.lookups,
+        posts: counts.posts_ok,
+        extra_gets: counts.gets,
         rate_limited: counts.rate_limited,
         auth0_unavailable: errors.get("Auth0Unavailable").copied().unwrap_or(0),
         errors,
@@ -891,7 +894,6 @@ async fn converge(
         vm_rss_kib,
         readyz: operator.readyz().await,
     };
-    for l in operator.child.log_text().lines().filter(|l| l.contains("ready") || l.contains("ERROR") || l.contains("WARN")).take(10) { eprintln!("DEBUG {l}"); }
     Ok((result, emulator, operator))
 }
 
@@ -960,7 +962,7 @@ async fn resync_all(
         rate,
         seconds,
         gets: after.gets - before.gets,
-        writes: (after.posts - before.posts) + (after.other_writes - before.other_writes),
+        writes: (after.posts_ok - before.posts_ok) + (after.other_writes - before.other_writes),
         calls_needed: after.ok - before.ok,
         rate_limited: after.rate_limited - before.rate_limited,
         auth0_unavailable: errors.get("Auth0Unavailable").copied().unwrap_or(0),
@@ -1013,14 +1015,15 @@ fn print_report(
             "Convergence: N SsoConnections + ConfigMaps applied with kubectl, until all Ready=True (real kube-apiserver, release operator, emulator rate-limited, same client budget)"
         );
         println!(
-            "  {:>5} {:>6} {:>9} {:>9} {:>7} {:>7} {:>6} {:>5} {:>12} {:>10} {:>7}",
+            "  {:>5} {:>6} {:>9} {:>9} {:>7} {:>7} {:>7} {:>6} {:>5} {:>12} {:>10} {:>7}",
             "N",
             "req/s",
             "measured",
             "minimum",
             "ratio",
-            "calls",
-            "POSTs",
+            "needed",
+            "all",
+            "GETs",
             "429s",
             "Auth0Unavail",
             "VmHWM MiB",
@@ -1028,14 +1031,15 @@ fn print_report(
         );
         for r in runs {
             println!(
-                "  {:>5} {:>6} {:>8.1}s {:>8.1}s {:>7.3} {:>7} {:>6} {:>5} {:>12} {:>10.1} {:>6.1}s",
+                "  {:>5} {:>6} {:>8.1}s {:>8.1}s {:>7.3} {:>7} {:>7} {:>6} {:>5} {:>12} {:>10.1} {:>6.1}s",
                 r.n,
                 r.rate,
                 r.seconds,
                 r.min_seconds(),
                 r.ratio(),
                 r.calls_needed,
-                r.posts,
+                r.calls_total,
+                r.extra_gets,
                 r.rate_limited,
                 r.auth0_unavailable,
                 r.vm_hwm_kib as f64 / 1024.0,
@@ -1058,7 +1062,7 @@ fn print_report(
             }
         }
         println!(
-            "  minimum = (successful Auth0 calls incl. token - bucket burst) / rate; the clock starts when the SsoConnection apply starts"
+            "  needed = successful token requests + name lookups + POSTs; minimum = (needed - bucket burst) / rate; all = every call the emulator received; GETs = reads by id (not needed to create); the clock starts when the SsoConnection apply starts"
         );
     }
     if let Some(s) = resync {

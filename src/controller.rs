@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -174,12 +174,24 @@ pub fn controller(
     let cm_stream = watcher(cms, watcher::Config::default().any_semantic())
         .default_backoff()
         .touched_objects();
+    // The operator's own write of a Secret must not re-trigger its owner: that reconcile would
+    // cost one more Auth0 GET per new connection. Deletions and other writers' edits do.
     let secret_stream = watcher(
         secrets,
         watcher::Config::default().labels(&format!("{MANAGED_LABEL}=sso-operator")),
     )
     .default_backoff()
-    .touched_objects();
+    .try_filter_map(|event| {
+        futures::future::ready(Ok(match event {
+            watcher::Event::Delete(s) => Some(s),
+            watcher::Event::Apply(s) | watcher::Event::InitApply(s)
+                if !last_written_by_operator(&s.metadata) =>
+            {
+                Some(s)
+            }
+            _ => None,
+        }))
+    });
     let controller = controller
         .watches_stream(cm_stream, move |cm: PartialObjectMeta<ConfigMap>| {
             let ns = cm.namespace();
@@ -193,6 +205,17 @@ pub fn controller(
         })
         .owns_stream(secret_stream);
     (controller, reader)
+}
+
+/// Whether the latest write recorded in `managedFields` is the operator's own.
+fn last_written_by_operator(meta: &ObjectMeta) -> bool {
+    let fields = meta.managed_fields.as_deref().unwrap_or_default();
+    let Some(latest) = fields.iter().filter_map(|f| f.time.as_ref()).max() else {
+        return false;
+    };
+    // Timestamps have one-second resolution: any other writer in that second counts.
+    let mut last = fields.iter().filter(|f| f.time.as_ref() == Some(latest));
+    last.all(|f| f.manager.as_deref() == Some(FIELD_MANAGER))
 }
 
 /// Reconciles one SsoConnection.
@@ -954,6 +977,43 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn meta_written_by(writes: &[(&str, &str)]) -> ObjectMeta {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, Time};
+        ObjectMeta {
+            managed_fields: Some(
+                writes
+                    .iter()
+                    .map(|(manager, at)| ManagedFieldsEntry {
+                        manager: Some(manager.to_string()),
+                        time: Some(Time(at.parse().expect("a timestamp"))),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_operators_own_secret_write_does_not_requeue_the_owner_but_others_edits_do() {
+        let ours = meta_written_by(&[
+            ("kubectl-edit", "2026-01-01T00:00:00Z"),
+            (FIELD_MANAGER, "2026-01-01T00:00:05Z"),
+        ]);
+        assert!(last_written_by_operator(&ours));
+        let edited = meta_written_by(&[
+            (FIELD_MANAGER, "2026-01-01T00:00:05Z"),
+            ("kubectl-edit", "2026-01-01T00:00:09Z"),
+        ]);
+        assert!(!last_written_by_operator(&edited));
+        let same_second = meta_written_by(&[
+            (FIELD_MANAGER, "2026-01-01T00:00:05Z"),
+            ("kubectl-edit", "2026-01-01T00:00:05Z"),
+        ]);
+        assert!(!last_written_by_operator(&same_second));
+        assert!(!last_written_by_operator(&ObjectMeta::default()));
+    }
 
     #[tokio::test]
     async fn readiness_is_reported_even_when_the_controller_also_waits_on_the_store() {
