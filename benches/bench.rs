@@ -129,10 +129,8 @@ async fn run(args: &Args) -> Result<(), String> {
     let mut resync = None;
     if args.cluster {
         let operator_bin = PathBuf::from(env!("CARGO_BIN_EXE_sso-operator"));
-        let emulator_bin = operator_bin.with_file_name(format!(
-            "auth0-emulator{}",
-            std::env::consts::EXE_SUFFIX
-        ));
+        let emulator_bin =
+            operator_bin.with_file_name(format!("auth0-emulator{}", std::env::consts::EXE_SUFFIX));
         eprintln!("== starting kube-apiserver + etcd");
         let env = Env::start(repo.clone(), operator_bin, emulator_bin).await?;
         let key_file = env.work_dir().join("bench-encryption.key");
@@ -187,7 +185,8 @@ async fn run(args: &Args) -> Result<(), String> {
     });
     out["peak_rss_mib_n1000"] = json!(peak);
     out["resync_ratio_16rps_n1000"] = json!(resync.as_ref().map(|r| round3(r.ratio())));
-    out["calls_per_unchanged_at_scale"] = json!(resync.as_ref().map(|r| round3(r.gets_per_connection())));
+    out["calls_per_unchanged_at_scale"] =
+        json!(resync.as_ref().map(|r| round3(r.gets_per_connection())));
     out["parse_mib_per_s"] = json!(round3(parse.ours_mib_s));
     out["parse_reference_mib_per_s"] = json!(parse.reference_mib_s.map(round3));
     out["parse_speedup_vs_reference"] = json!(parse.speedup().map(round3));
@@ -696,9 +695,7 @@ impl RunningOperator {
     /// HTTP status of `/readyz` (0 when unreachable).
     async fn readyz(&self) -> u16 {
         let url = format!("http://{}/readyz", self.metrics_addr);
-        reqwest::get(&url)
-            .await
-            .map_or(0, |r| r.status().as_u16())
+        reqwest::get(&url).await.map_or(0, |r| r.status().as_u16())
     }
 
     /// `sso_operator_reconcile_errors_total` by reason.
@@ -984,7 +981,11 @@ fn print_report(
     println!("  {:<44} {:>8}  expected", "reconcile", "calls");
     let rows = [
         ("create (lookup + POST)", calls.create, "2"),
-        ("update, signRequest flipped (GET + PATCH)", calls.update, "2"),
+        (
+            "update, signRequest flipped (GET + PATCH)",
+            calls.update,
+            "2",
+        ),
         ("unchanged (GET, zero writes)", calls.unchanged, "1"),
         (
             "create with enabledClients (+ GET/PATCH clients)",

@@ -161,6 +161,9 @@ pub fn controller(
     // calls.
     let main = watcher(ssos, watcher::Config::default().any_semantic())
         .default_backoff()
+        // The cache keeps every SsoConnection; what the reconcile never reads is dropped:
+        // managedFields (often larger than the object) and kubectl's last-applied copy.
+        .modify(strip_unread_metadata)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
@@ -205,6 +208,14 @@ pub fn controller(
         })
         .owns_stream(secret_stream);
     (controller, reader)
+}
+
+/// Drops the metadata no reconcile reads, so the cache holds less per object.
+fn strip_unread_metadata(obj: &mut SsoConnection) {
+    obj.metadata.managed_fields = None;
+    if let Some(annotations) = obj.metadata.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
 }
 
 /// Whether the latest write recorded in `managedFields` is the operator's own.
