@@ -159,17 +159,22 @@ pub fn controller(
     let (reader, writer) = reflector::store();
     // Status writes bump neither generation nor finalizers, so they do not re-trigger Auth0
     // calls.
-    let main = watcher(ssos, watcher::Config::default().any_semantic())
-        .default_backoff()
-        // The cache keeps every SsoConnection; what the reconcile never reads is dropped:
-        // managedFields (often larger than the object) and kubectl's last-applied copy.
-        .modify(strip_unread_metadata)
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(
-            predicates::generation.combine(predicates::finalizers),
-            Default::default(),
-        );
+    // Small list pages: a restart with many SsoConnections otherwise holds 500 full objects
+    // (managedFields included) in memory at once before the cache strips them.
+    let main = watcher(
+        ssos,
+        watcher::Config::default().any_semantic().page_size(50),
+    )
+    .default_backoff()
+    // The cache keeps every SsoConnection; what the reconcile never reads is dropped:
+    // managedFields (often larger than the object) and kubectl's last-applied copy.
+    .modify(strip_unread_metadata)
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(
+        predicates::generation.combine(predicates::finalizers),
+        Default::default(),
+    );
     let controller = Controller::for_stream(main, reader.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let store = controller.store();
