@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -162,16 +162,22 @@ pub fn controller(
     let (reader, writer) = reflector::store();
     // Status writes bump neither generation nor finalizers, so they do not re-trigger Auth0
     // calls.
-    let main = watcher(ssos, watcher::Config::default().any_semantic())
-        .default_backoff()
-        // managedFields are often larger than the spec; nothing here reads them.
-        .modify(|o: &mut SsoConnection| o.managed_fields_mut().clear())
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(
-            predicates::generation.combine(predicates::finalizers),
-            Default::default(),
-        );
+    // Small list pages: a restart with many SsoConnections otherwise holds 500 full objects
+    // (managedFields included) in memory at once before the cache strips them.
+    let main = watcher(
+        ssos,
+        watcher::Config::default().any_semantic().page_size(50),
+    )
+    .default_backoff()
+    // The cache keeps every SsoConnection; what the reconcile never reads is dropped:
+    // managedFields (often larger than the object) and kubectl's last-applied copy.
+    .modify(strip_unread_metadata)
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(
+        predicates::generation.combine(predicates::finalizers),
+        Default::default(),
+    );
     let controller = Controller::for_stream(main, reader.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let store = controller.store();
@@ -180,19 +186,23 @@ pub fn controller(
         .default_backoff()
         .modify(|o: &mut PartialObjectMeta<ConfigMap>| o.managed_fields_mut().clear())
         .touched_objects();
-    // Our own Secret writes must not trigger a reconcile (that would cost an Auth0 GET per
-    // write): only a deletion of an owned Secret does; other changes are caught on resync.
-    let owned_secret_deletions = watcher(
+    // The operator's own write of a Secret must not re-trigger its owner: that reconcile would
+    // cost one more Auth0 GET per new connection. Deletions and other writers' edits do.
+    let secret_stream = watcher(
         secrets.clone(),
         watcher::Config::default().labels(&format!("{MANAGED_LABEL}=sso-operator")),
     )
     .default_backoff()
-    .filter_map(|event| async move {
-        match event {
-            Ok(watcher::Event::Delete(secret)) => Some(Ok(secret)),
-            Err(e) => Some(Err(e)),
+    .try_filter_map(|event| {
+        futures::future::ready(Ok(match event {
+            watcher::Event::Delete(s) => Some(s),
+            watcher::Event::Apply(s) | watcher::Event::InitApply(s)
+                if !last_written_by_operator(&s.metadata) =>
+            {
+                Some(s)
+            }
             _ => None,
-        }
+        }))
     });
     // Key-pair Secrets users reference: metadata only, mapped to the SsoConnections naming them.
     let key_secrets = watcher(secrets, watcher::Config::default().any_semantic())
@@ -229,8 +239,27 @@ pub fn controller(
                 .map(|s| ObjectRef::from_obj(&*s))
                 .collect::<Vec<_>>()
         })
-        .owns_stream(owned_secret_deletions);
+        .owns_stream(secret_stream);
     (controller, reader)
+}
+
+/// Drops the metadata no reconcile reads, so the cache holds less per object.
+fn strip_unread_metadata(obj: &mut SsoConnection) {
+    obj.metadata.managed_fields = None;
+    if let Some(annotations) = obj.metadata.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// Whether the latest write recorded in `managedFields` is the operator's own.
+fn last_written_by_operator(meta: &ObjectMeta) -> bool {
+    let fields = meta.managed_fields.as_deref().unwrap_or_default();
+    let Some(latest) = fields.iter().filter_map(|f| f.time.as_ref()).max() else {
+        return false;
+    };
+    // Timestamps have one-second resolution: any other writer in that second counts.
+    let mut last = fields.iter().filter(|f| f.time.as_ref() == Some(latest));
+    last.all(|f| f.manager.as_deref() == Some(FIELD_MANAGER))
 }
 
 /// Reconciles one SsoConnection.
@@ -723,6 +752,21 @@ pub fn error_policy(obj: Arc<SsoConnection>, err: &ControllerError, ctx: Arc<Con
     Action::requeue(backoff(n, None))
 }
 
+/// Waits until the store has seen the first complete list; `false` if its writer is gone.
+///
+/// `Store::wait_until_ready` alone is not enough: kube-runtime's ready signal is a oneshot
+/// receiver that remembers only the waker of its latest poller, and the controller itself
+/// waits on the same store after this task does, so this task would never be woken and
+/// `/readyz` would stay 503 forever. Polling again now and then does not depend on the waker.
+async fn wait_until_listed(store: &reflector::Store<SsoConnection>) -> bool {
+    loop {
+        match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+            Ok(result) => return result.is_ok(),
+            Err(_elapsed) => continue,
+        }
+    }
+}
+
 /// Runs the controller until `shutdown` resolves.
 pub async fn run_controller(
     ctx: Arc<Context>,
@@ -735,7 +779,7 @@ pub async fn run_controller(
     let metrics = ctx.metrics.clone();
     let ready_store = store.clone();
     tokio::spawn(async move {
-        if ready_store.wait_until_ready().await.is_ok() {
+        if wait_until_listed(&ready_store).await {
             health.set_ready(true);
             tracing::info!("initial list of SsoConnections done; ready");
         }
@@ -976,4 +1020,69 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta_written_by(writes: &[(&str, &str)]) -> ObjectMeta {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, Time};
+        ObjectMeta {
+            managed_fields: Some(
+                writes
+                    .iter()
+                    .map(|(manager, at)| ManagedFieldsEntry {
+                        manager: Some(manager.to_string()),
+                        time: Some(Time(at.parse().expect("a timestamp"))),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_operators_own_secret_write_does_not_requeue_the_owner_but_others_edits_do() {
+        let ours = meta_written_by(&[
+            ("kubectl-edit", "2026-01-01T00:00:00Z"),
+            (FIELD_MANAGER, "2026-01-01T00:00:05Z"),
+        ]);
+        assert!(last_written_by_operator(&ours));
+        let edited = meta_written_by(&[
+            (FIELD_MANAGER, "2026-01-01T00:00:05Z"),
+            ("kubectl-edit", "2026-01-01T00:00:09Z"),
+        ]);
+        assert!(!last_written_by_operator(&edited));
+        let same_second = meta_written_by(&[
+            (FIELD_MANAGER, "2026-01-01T00:00:05Z"),
+            ("kubectl-edit", "2026-01-01T00:00:05Z"),
+        ]);
+        assert!(!last_written_by_operator(&same_second));
+        assert!(!last_written_by_operator(&ObjectMeta::default()));
+    }
+
+    #[tokio::test]
+    async fn readiness_is_reported_even_when_the_controller_also_waits_on_the_store() {
+        let (reader, mut writer) = reflector::store::<SsoConnection>();
+        let ours = tokio::spawn({
+            let reader = reader.clone();
+            async move { wait_until_listed(&reader).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The controller's runner waits on the same store after us, as in `run_controller`.
+        let controllers = tokio::spawn({
+            let reader = reader.clone();
+            async move { reader.wait_until_ready().await.is_ok() }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let ready = tokio::time::timeout(Duration::from_secs(10), ours)
+            .await
+            .expect("readiness was never reported after the first list")
+            .expect("the readiness task panicked");
+        assert!(ready);
+        assert!(controllers.await.expect("the controller's wait panicked"));
+    }
 }
