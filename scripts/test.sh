@@ -16,4 +16,5 @@ cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo build (binaries the end-to-end tests run)"
 cargo build --locked --bins
 echo "== cargo test"
-cargo test --locked --all-targets -- "$@"
+# Benchmarks (benches/) are not run here: `scripts/bench.sh` runs them in release.
+cargo test --locked --lib --bins --tests -- "$@"
