@@ -79,6 +79,12 @@ impl Env {
         self.repo.join(rel)
     }
 
+    /// The text of an IdP metadata fixture from `../shared/fixtures/idp-metadata/`.
+    pub fn fixture(&self, name: &str) -> Result<String, String> {
+        let path = self.repo_path("../shared/fixtures/idp-metadata").join(name);
+        std::fs::read_to_string(&path).map_err(|e| format!("fixture {}: {e}", path.display()))
+    }
+
     /// `kubectl ARGS` as cluster admin.
     pub async fn kubectl(&self, args: &[&str]) -> Result<Output, String> {
         self.cluster.admin.run(args, None).await
@@ -359,6 +365,37 @@ pub struct Emulator {
 }
 
 impl Emulator {
+    /// A Management API bearer token of the default client, as an admin script would hold.
+    pub async fn management_token(&self) -> Result<String, String> {
+        let resp: Value = self
+            .http
+            .post(format!("{}/oauth/token", self.base_url))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", EMULATOR_CLIENT_ID),
+                ("client_secret", EMULATOR_CLIENT_SECRET),
+                ("audience", &format!("{}/api/v2/", self.base_url)),
+            ])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        resp["access_token"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| "the token endpoint returned no access_token".to_string())
+    }
+
+    /// The sequence number of the latest call in the log (0 when empty).
+    pub async fn last_seq(&self) -> Result<u64, String> {
+        let calls = self.calls().await?;
+        Ok(calls
+            .as_array()
+            .and_then(|c| c.iter().filter_map(|c| c["seq"].as_u64()).max())
+            .unwrap_or(0))
+    }
     /// `GET /__emulator/calls`: every Management API and token call, in order.
     pub async fn calls(&self) -> Result<Value, String> {
         self.admin(reqwest::Method::GET, "calls", None).await
@@ -579,4 +616,12 @@ impl Operator {
 /// kubectl's stderr without the version-skew warning.
 pub fn stderr_of(out: &Output) -> String {
     without_skew_warning(&String::from_utf8_lossy(&out.stderr))
+}
+
+/// The `Ready` condition of an SsoConnection, if any.
+pub fn ready_condition(obj: &Value) -> Option<&Value> {
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")
 }

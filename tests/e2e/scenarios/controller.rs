@@ -6,7 +6,7 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::env::{Emulator, Env, Operator, wait_for};
+use crate::env::{Emulator, Env, Operator, ready_condition, wait_for};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const AZURE_SSO: &str =
@@ -15,11 +15,6 @@ const AZURE_SSO: &str =
 const AZURE_SHA1: &str = "8bfee73fb2eeea676a338a1cbb50e7720e98d3ab";
 const OKTA_SHA1: &str = "4b53172957fc1b59fd11530518ef16ad9d7914dc";
 const OKTA_SHA256: &str = "9688dcb8e6eb11b98eaa273772635949cec1fc85b0dcef1fd123535216cc6a2e";
-
-fn fixture(env: &Env, name: &str) -> String {
-    std::fs::read_to_string(env.repo_path("../shared/fixtures/idp-metadata").join(name))
-        .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
-}
 
 /// A ConfigMap holding `xml` under `federationmetadata.xml`.
 fn config_map(name: &str, xml: &str) -> String {
@@ -62,13 +57,6 @@ async fn start(env: &Env, ns: &str) -> Result<(Emulator, Operator), String> {
     Ok((emulator, operator))
 }
 
-fn ready_condition(obj: &Value) -> Option<&Value> {
-    obj["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == "Ready")
-}
-
 fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
     obj["status"]["conditions"]
         .as_array()?
@@ -102,16 +90,6 @@ async fn wait_ready(
         },
     )
     .await
-}
-
-async fn last_seq(emulator: &Emulator) -> Result<u64, String> {
-    let calls = emulator.calls().await?;
-    Ok(calls.as_array().map_or(0, |c| {
-        c.iter()
-            .filter_map(|c| c["seq"].as_u64())
-            .max()
-            .unwrap_or(0)
-    }))
 }
 
 /// `METHOD path` of Management API calls after `seq`.
@@ -175,35 +153,13 @@ async fn scan_everything(env: &Env, ns: &str, operator: &Operator) -> Result<(),
     ])
 }
 
-/// A bearer token for the emulator, as a Dashboard user or script would have.
-async fn auth0_token(emulator: &Emulator) -> Result<String, String> {
-    let resp: Value = reqwest::Client::new()
-        .post(format!("{}/oauth/token", emulator.base_url))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", crate::env::EMULATOR_CLIENT_ID),
-            ("client_secret", crate::env::EMULATOR_CLIENT_SECRET),
-            ("audience", &format!("{}/api/v2/", emulator.base_url)),
-        ])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    resp["access_token"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| "no access_token".to_string())
-}
-
 async fn auth0(
     emulator: &Emulator,
     method: reqwest::Method,
     path: &str,
     body: Option<Value>,
 ) -> Result<Value, String> {
-    let token = auth0_token(emulator).await?;
+    let token = emulator.management_token().await?;
     let mut req = reqwest::Client::new()
         .request(
             method.clone(),
@@ -225,7 +181,7 @@ async fn auth0(
 async fn apply_example(env: &Env, ns: &str, extra: Value) -> Result<(), String> {
     let yaml = format!(
         "{}---\n{}",
-        config_map("acme-idp-metadata", &fixture(env, "azure-entra-tenant.xml")),
+        config_map("acme-idp-metadata", &env.fixture("azure-entra-tenant.xml")?),
         sso_connection("acme", "acme-azure", "acme-idp-metadata", extra)
     );
     env.apply_yaml(ns, &yaml).await.map(|_| ())
@@ -426,8 +382,8 @@ pub async fn metadata_edit_rotates_certificate_with_one_patch(
     )
     .await?;
 
-    let seq = last_seq(&emulator).await?;
-    let okta = fixture(env, "okta-app.xml");
+    let seq = emulator.last_seq().await?;
+    let okta = env.fixture("okta-app.xml")?;
     env.apply_yaml(ns, &config_map("acme-idp-metadata", &okta))
         .await?;
     let obj = wait_for("the new certificate in status", READY_TIMEOUT, || async {
@@ -589,7 +545,7 @@ pub async fn missing_configmap_reports_metadata_not_found_then_recovers(
     }
     env.apply_yaml(
         ns,
-        &config_map("acme-idp-metadata", &fixture(env, "azure-entra-tenant.xml")),
+        &config_map("acme-idp-metadata", &env.fixture("azure-entra-tenant.xml")?),
     )
     .await?;
     // The ConfigMap watch triggers the reconcile (well before the 60 s retry).
@@ -612,7 +568,7 @@ pub async fn missing_configmap_reports_metadata_not_found_then_recovers(
 /// with `adoptExisting` it is adopted and its options are kept.
 pub async fn foreign_connection_conflicts_until_adopted(env: &Env, ns: &str) -> Result<(), String> {
     let (emulator, operator) = start(env, ns).await?;
-    let xml = fixture(env, "okta-app.xml");
+    let xml = env.fixture("okta-app.xml")?;
     let start_i = xml.find("X509Certificate>").ok_or("no cert")? + "X509Certificate>".len();
     let end = start_i + xml[start_i..].find('<').ok_or("no cert end")?;
     let cert = sso_operator::certs::Certificate::from_base64_text(&xml[start_i..end])
@@ -632,7 +588,7 @@ pub async fn foreign_connection_conflicts_until_adopted(env: &Env, ns: &str) -> 
         .connection_named("acme-azure")
         .await?
         .ok_or("seed failed")?;
-    let seq = last_seq(&emulator).await?;
+    let seq = emulator.last_seq().await?;
     apply_example(env, ns, json!({})).await?;
     let obj = wait_ready(env, ns, "acme", "False", "ConnectionConflict").await?;
     let message = ready_condition(&obj)
@@ -685,7 +641,7 @@ pub async fn restart_creates_no_duplicates_and_writes_nothing(
     apply_example(env, ns, json!({})).await?;
     wait_ready(env, ns, "acme", "True", "Synced").await?;
     operator.kill9();
-    let seq = last_seq(&emulator).await?;
+    let seq = emulator.last_seq().await?;
     operator.restart().await?;
     // The restarted operator re-reads the connection once.
     wait_for(

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::soak::{config_map, fixture, sso_connection, wait_ready};
+use super::soak::{config_map, sso_connection, wait_ready};
 use crate::env::{Emulator, Env, Operator, wait_for};
 
 const LEASE_NAMESPACE: &str = "sso-operator";
@@ -123,7 +123,7 @@ async fn apply_and_wait_ready(env: &Env, ns: &str, name: &str) -> Result<(), Str
     let cm = format!("{name}-idp");
     let yaml = format!(
         "{}---\n{}",
-        config_map(&cm, &fixture(env, "azure-entra-tenant.xml")?)?,
+        config_map(&cm, &env.fixture("azure-entra-tenant.xml")?)?,
         sso_connection(name, &cm, &format!("{name}.example.com"))?
     );
     env.apply_yaml(ns, &yaml).await?;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::env::{EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET, Emulator, Env, wait_for};
+use crate::env::{Emulator, Env, wait_for};
 
 /// SsoConnections (and ConfigMaps) applied at once.
 const COUNT: usize = 200;
@@ -40,12 +40,6 @@ const EMULATOR_FAULTS: &[&str] = &[
 pub(super) const AZURE_SHA1: &str = "8bfee73fb2eeea676a338a1cbb50e7720e98d3ab";
 /// The Okta fixture's signing certificate.
 pub(super) const OKTA_SHA1: &str = "4b53172957fc1b59fd11530518ef16ad9d7914dc";
-
-/// An IdP metadata fixture from `../shared/fixtures/idp-metadata`.
-pub(super) fn fixture(env: &Env, name: &str) -> Result<String, String> {
-    let path = env.repo_path("../shared/fixtures/idp-metadata").join(name);
-    std::fs::read_to_string(&path).map_err(|e| format!("fixture {}: {e}", path.display()))
-}
 
 /// A ConfigMap holding `xml` under `federationmetadata.xml`.
 pub(super) fn config_map(name: &str, xml: &str) -> Result<String, String> {
@@ -142,24 +136,7 @@ impl ManagementApi {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| e.to_string())?;
-        let resp: Value = http
-            .post(format!("{}/oauth/token", emulator.base_url))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", EMULATOR_CLIENT_ID),
-                ("client_secret", EMULATOR_CLIENT_SECRET),
-                ("audience", &format!("{}/api/v2/", emulator.base_url)),
-            ])
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        let token = resp["access_token"]
-            .as_str()
-            .ok_or("the token endpoint returned no access_token")?
-            .to_string();
+        let token = emulator.management_token().await?;
         Ok(ManagementApi {
             base_url: emulator.base_url.clone(),
             token,
@@ -220,8 +197,8 @@ pub async fn two_hundred_connections_converge_through_faults_and_a_kill(
     let mut operator = env
         .start_operator(&emulator, &[("SSO_WATCH_NAMESPACE", ns)])
         .await?;
-    let azure = fixture(env, "azure-entra-tenant.xml")?;
-    let okta = fixture(env, "okta-app.xml")?;
+    let azure = env.fixture("azure-entra-tenant.xml")?;
+    let okta = env.fixture("okta-app.xml")?;
     let names: Vec<String> = (0..COUNT).map(|i| format!("soak-{i:03}")).collect();
     let cm_of = |name: &str| format!("{name}-idp");
 
