@@ -272,18 +272,7 @@ fn check_top_level(key: &str, value: &Value, write: Write) -> Result<(), ApiErro
         },
         "is_domain_connection" | "show_as_button" => check_bool(value, key)?,
         "realms" => {
-            let Value::Array(items) = value else {
-                return Err(wrong_type("array", value, key));
-            };
-            if items.len() > 10 {
-                return Err(ApiError::payload_at(
-                    &format!("Array is too long ({}), maximum 10", items.len()),
-                    key,
-                ));
-            }
-            for item in items {
-                check_string(item, key, 1, 255)?;
-            }
+            check_string_array(value, key, Some(10), 1, 255)?;
         }
         "metadata" => {
             let Value::Object(m) = value else {
@@ -306,12 +295,7 @@ fn check_top_level(key: &str, value: &Value, write: Write) -> Result<(), ApiErro
         "authentication" => check_flags(value, key, &["active"])?,
         "connected_accounts" => check_flags(value, key, &["active", "cross_app_access"])?,
         "enabled_clients" => {
-            let Value::Array(items) = value else {
-                return Err(wrong_type("array", value, key));
-            };
-            for item in items {
-                check_string(item, key, 1, 255)?;
-            }
+            check_string_array(value, key, None, 1, 255)?;
         }
         "cross_app_access_requesting_app" => match value {
             Value::Object(_) => {}
@@ -324,6 +308,30 @@ fn check_top_level(key: &str, value: &Value, write: Write) -> Result<(), ApiErro
         _ => {}
     }
     Ok(())
+}
+
+/// An array of at most `max_items` strings, each `min`–`max` characters long.
+fn check_string_array(
+    value: &Value,
+    path: &str,
+    max_items: Option<usize>,
+    min: usize,
+    max: usize,
+) -> Result<(), ApiError> {
+    let Value::Array(items) = value else {
+        return Err(wrong_type("array", value, path));
+    };
+    if let Some(limit) = max_items
+        && items.len() > limit
+    {
+        return Err(ApiError::payload_at(
+            &format!("Array is too long ({}), maximum {limit}", items.len()),
+            path,
+        ));
+    }
+    items
+        .iter()
+        .try_for_each(|item| check_string(item, path, min, max))
 }
 
 fn check_string(value: &Value, path: &str, min: usize, max: usize) -> Result<(), ApiError> {
@@ -433,26 +441,10 @@ fn check_samlp_options(options: &Map<String, Value>) -> Result<(), ApiError> {
             )?,
             "signSAMLRequest" | "disableSignout" | "debug" | "deflate" => check_bool(value, path)?,
             "thumbprints" => {
-                let Value::Array(items) = value else {
-                    return Err(wrong_type("array", value, path));
-                };
-                if items.len() > 1 {
-                    return Err(ApiError::payload_at(
-                        &format!("Array is too long ({}), maximum 1", items.len()),
-                        path,
-                    ));
-                }
-                for item in items {
-                    check_string(item, path, 0, 64)?;
-                }
+                check_string_array(value, path, Some(1), 0, 64)?;
             }
             "domain_aliases" | "non_persistent_attrs" => {
-                let Value::Array(items) = value else {
-                    return Err(wrong_type("array", value, path));
-                };
-                for item in items {
-                    check_string(item, path, 1, 256)?;
-                }
+                check_string_array(value, path, None, 1, 256)?;
             }
             "fieldsMap" => {
                 let Value::Object(m) = value else {
