@@ -487,14 +487,7 @@ fn check_samlp_options(options: &Map<String, Value>) -> Result<(), ApiError> {
                     let sub = format!("{path}.{k}");
                     match k.as_str() {
                         "algorithm_profile" => check_enum(v, &sub, &["v2026-1"])?,
-                        "algorithm_exceptions" => {
-                            let Value::Array(items) = v else {
-                                return Err(wrong_type("array", v, &sub));
-                            };
-                            for item in items {
-                                check_string(item, &sub, 1, 256)?;
-                            }
-                        }
+                        "algorithm_exceptions" => check_string_array(v, &sub, None, 1, 256)?,
                         other => {
                             return Err(ApiError::payload_at(
                                 &format!("Additional properties not allowed: {other}"),
