@@ -96,6 +96,24 @@ impl Context {
     }
 }
 
+impl Context {
+    /// Counts one more consecutive failure of `key`; returns the count (drives backoff).
+    fn record_failure(&self, key: &ObjectRef<SsoConnection>) -> u32 {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = failures.entry(key.clone()).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    /// Forgets the failures of `key` after a success or a permanent error.
+    fn clear_failures(&self, key: &ObjectRef<SsoConnection>) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
 /// Reads referenced ConfigMaps and Secrets from the API server (one GET each, no cache).
 struct KubeSources {
     client: Client,
@@ -283,15 +301,11 @@ pub async fn reconcile(
         (DeletionPolicy::Delete, false) => {
             // The finalizer must be in place before the connection exists, or a quick delete
             // could leave it behind.
-            let patch = json!({"metadata": {"finalizers": finalizers_with(&obj, true), "resourceVersion": obj.resource_version()}});
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
+            set_finalizer(&api, &obj, &name, true).await?;
             return Ok(Action::await_change());
         }
         (DeletionPolicy::Retain, true) => {
-            let patch = json!({"metadata": {"finalizers": finalizers_with(&obj, false), "resourceVersion": obj.resource_version()}});
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
+            set_finalizer(&api, &obj, &name, false).await?;
             return Ok(Action::await_change());
         }
         _ => {}
@@ -353,15 +367,9 @@ pub async fn reconcile(
                 .await;
             }
             let failures = if retry_encryption {
-                let mut f = ctx.failures.lock().unwrap_or_else(|p| p.into_inner());
-                let n = f.entry(key.clone()).or_insert(0);
-                *n += 1;
-                *n
+                ctx.record_failure(&key)
             } else {
-                ctx.failures
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&key);
+                ctx.clear_failures(&key);
                 0
             };
             let action = if failures > 0 {
@@ -395,12 +403,7 @@ pub async fn reconcile(
             }
             tracing::warn!(resource = %key, reason = reason.as_str(), error = %message, "reconcile failed");
             let action = if err.is_transient() {
-                let n = {
-                    let mut f = ctx.failures.lock().unwrap_or_else(|p| p.into_inner());
-                    let n = f.entry(key.clone()).or_insert(0);
-                    *n += 1;
-                    *n
-                };
+                let n = ctx.record_failure(&key);
                 let retry_after = match &err {
                     SyncError::Auth0(Auth0Error::RateLimited { retry_after, .. }) => {
                         Some(*retry_after)
@@ -409,10 +412,7 @@ pub async fn reconcile(
                 };
                 Action::requeue(backoff(n, retry_after))
             } else {
-                ctx.failures
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&key);
+                ctx.clear_failures(&key);
                 match reason {
                     // Key Secrets are not watched; look again now and then.
                     Reason::SecretNotFound | Reason::MetadataNotFound => {
@@ -438,6 +438,22 @@ pub async fn reconcile(
 
 fn was_ready(status: &SsoConnectionStatus) -> bool {
     status::find_condition(&status.conditions, READY).is_some_and(|c| c.status == "True")
+}
+
+/// Adds or removes our finalizer, guarded by the resourceVersion read (no lost updates).
+async fn set_finalizer(
+    api: &Api<SsoConnection>,
+    obj: &SsoConnection,
+    name: &str,
+    present: bool,
+) -> Result<(), kube::Error> {
+    let patch = json!({"metadata": {
+        "finalizers": finalizers_with(obj, present),
+        "resourceVersion": obj.resource_version(),
+    }});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
 }
 
 fn finalizers_with(obj: &SsoConnection, present: bool) -> Vec<String> {
@@ -524,9 +540,7 @@ async fn cleanup(
             .await;
         }
     }
-    let patch = json!({"metadata": {"finalizers": finalizers_with(obj, false), "resourceVersion": obj.resource_version()}});
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
+    set_finalizer(api, obj, name, false).await?;
     Ok(())
 }
 
@@ -742,12 +756,7 @@ pub fn jittered(interval: Duration) -> Duration {
 /// Requeue policy for errors that escaped `reconcile` (Kubernetes API failures).
 pub fn error_policy(obj: Arc<SsoConnection>, err: &ControllerError, ctx: Arc<Context>) -> Action {
     let key = ObjectRef::from_obj(&*obj);
-    let n = {
-        let mut f = ctx.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let n = f.entry(key.clone()).or_insert(0);
-        *n += 1;
-        *n
-    };
+    let n = ctx.record_failure(&key);
     tracing::warn!(resource = %key, error = %err, "reconcile error");
     Action::requeue(backoff(n, None))
 }
