@@ -3,9 +3,13 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use std::sync::OnceLock;
+
 use jiff::Timestamp;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+use x509_parser::certificate::X509CertificateParser;
+use x509_parser::nom::Parser;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::crd::CertificateInfo;
@@ -44,21 +48,40 @@ impl Validity {
 }
 
 /// A parsed X.509 certificate with the public details the operator reports.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Parsing checks the whole certificate and reads its validity window. The subject and the
+/// fingerprints are worked out on first use: a metadata document often carries several
+/// certificates, and only the selected one is ever reported.
+#[derive(Clone)]
 pub struct Certificate {
     der: Vec<u8>,
-    subject: String,
-    subject_attributes: Vec<(String, String)>,
     not_before: Timestamp,
     not_after: Timestamp,
+    details: OnceLock<Details>,
+}
+
+/// What is derived from the DER on first use.
+#[derive(Clone)]
+struct Details {
+    subject: String,
+    subject_attributes: Vec<(String, String)>,
     sha1: [u8; 20],
     sha256: [u8; 32],
 }
 
+/// Everything else is derived from the DER, so the DER decides equality.
+impl PartialEq for Certificate {
+    fn eq(&self, other: &Self) -> bool {
+        self.der == other.der
+    }
+}
+
+impl Eq for Certificate {}
+
 impl std::fmt::Debug for Certificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Certificate")
-            .field("subject", &self.subject)
+            .field("subject", &self.subject())
             .field("sha1", &self.sha1_hex())
             .field("not_after", &self.not_after)
             .finish()
@@ -68,38 +91,54 @@ impl std::fmt::Debug for Certificate {
 impl Certificate {
     /// Parses DER bytes.
     pub fn from_der(der: Vec<u8>) -> Result<Self, CertError> {
-        let (rest, cert) =
-            X509Certificate::from_der(&der).map_err(|e| CertError::NotX509(e.to_string()))?;
+        // Extensions are checked as DER but their contents are not interpreted: nothing the
+        // operator reports comes from them.
+        let (rest, cert) = X509CertificateParser::new()
+            .with_deep_parse_extensions(false)
+            .parse(&der)
+            .map_err(|e| CertError::NotX509(e.to_string()))?;
         if !rest.is_empty() {
             return Err(CertError::NotX509(format!(
                 "{} trailing bytes after the certificate",
                 rest.len()
             )));
         }
-        let subject = cert.subject().to_string();
-        let subject_attributes = cert
-            .subject()
-            .iter_attributes()
-            .filter_map(|attr| {
-                let name = long_name(&attr.attr_type().to_id_string())?;
-                let value = attr.as_str().ok()?.to_string();
-                Some((name.to_string(), value))
-            })
-            .collect();
         let validity = cert.validity();
         let not_before = to_timestamp(validity.not_before.timestamp())?;
         let not_after = to_timestamp(validity.not_after.timestamp())?;
         drop(cert);
-        let sha1 = Sha1::digest(&der).into();
-        let sha256 = Sha256::digest(&der).into();
         Ok(Certificate {
             der,
-            subject,
-            subject_attributes,
             not_before,
             not_after,
-            sha1,
-            sha256,
+            details: OnceLock::new(),
+        })
+    }
+
+    fn details(&self) -> &Details {
+        self.details.get_or_init(|| {
+            // `from_der` accepted these bytes, so they parse again; were that ever not so, the
+            // subject would read as empty rather than fail a report.
+            let (subject, subject_attributes) = match X509Certificate::from_der(&self.der) {
+                Ok((_, cert)) => (
+                    cert.subject().to_string(),
+                    cert.subject()
+                        .iter_attributes()
+                        .filter_map(|attr| {
+                            let name = long_name(&attr.attr_type().to_id_string())?;
+                            let value = attr.as_str().ok()?.to_string();
+                            Some((name.to_string(), value))
+                        })
+                        .collect(),
+                ),
+                Err(_) => (String::new(), Vec::new()),
+            };
+            Details {
+                subject,
+                subject_attributes,
+                sha1: Sha1::digest(&self.der).into(),
+                sha256: Sha256::digest(&self.der).into(),
+            }
         })
     }
 
@@ -155,12 +194,13 @@ impl Certificate {
 
     /// Subject distinguished name, RFC 4514 style.
     pub fn subject(&self) -> &str {
-        &self.subject
+        &self.details().subject
     }
 
     /// The subject's common name, if any.
     pub fn subject_cn(&self) -> Option<&str> {
-        self.subject_attributes
+        self.details()
+            .subject_attributes
             .iter()
             .find(|(k, _)| k == "commonName")
             .map(|(_, v)| v.as_str())
@@ -168,7 +208,8 @@ impl Certificate {
 
     /// Subject attributes keyed by OpenSSL long names, as Auth0 derives `options.subject`.
     pub fn subject_long_names(&self) -> serde_json::Map<String, serde_json::Value> {
-        self.subject_attributes
+        self.details()
+            .subject_attributes
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect()
@@ -186,12 +227,12 @@ impl Certificate {
 
     /// Lowercase hex SHA-1 of the DER: Auth0's thumbprint.
     pub fn sha1_hex(&self) -> String {
-        hex::encode(self.sha1)
+        hex::encode(self.details().sha1)
     }
 
     /// Lowercase hex SHA-256 of the DER.
     pub fn sha256_hex(&self) -> String {
-        hex::encode(self.sha256)
+        hex::encode(self.details().sha256)
     }
 
     /// Where the certificate stands at `now`.
@@ -208,7 +249,7 @@ impl Certificate {
     /// The public details reported in status.
     pub fn info(&self) -> CertificateInfo {
         CertificateInfo {
-            subject: self.subject.clone(),
+            subject: self.subject().to_string(),
             not_before: rfc3339(self.not_before),
             not_after: rfc3339(self.not_after),
             sha1_thumbprint: self.sha1_hex(),

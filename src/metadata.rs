@@ -6,9 +6,8 @@ use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use jiff::Timestamp;
-use quick_xml::NsReader;
+use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::ResolveResult;
 
 use crate::certs::{Certificate, Validity};
 use crate::crd::ProtocolBinding;
@@ -193,13 +192,330 @@ enum Ns {
 }
 
 impl Ns {
-    fn of(resolved: &ResolveResult<'_>) -> Ns {
-        match resolved {
-            ResolveResult::Bound(ns) if ns.as_ref() == MD_NS => Ns::Md,
-            ResolveResult::Bound(ns) if ns.as_ref() == DS_NS => Ns::Ds,
-            ResolveResult::Unknown(_) => Ns::Undeclared,
+    /// The namespace a declaration's (decoded) value names.
+    fn named(uri: &[u8]) -> Ns {
+        match uri {
+            MD_NS => Ns::Md,
+            DS_NS => Ns::Ds,
             _ => Ns::Other,
         }
+    }
+}
+
+/// The namespace declarations in scope, innermost last.
+#[derive(Default)]
+struct Namespaces {
+    bindings: Vec<Binding>,
+    /// The prefixes of `bindings`, end to end.
+    prefixes: Vec<u8>,
+}
+
+/// `xmlns:prefix="…"` (or `xmlns="…"` with an empty prefix) on the element at `depth`.
+struct Binding {
+    prefix: std::ops::Range<usize>,
+    ns: Ns,
+    depth: usize,
+}
+
+impl Namespaces {
+    fn declare(&mut self, prefix: &[u8], uri: &[u8], depth: usize) {
+        let ns = if uri.is_empty() && !prefix.is_empty() {
+            // `xmlns:p=""` is not allowed (Namespaces in XML 1.0 §3), so `p` stays unusable.
+            Ns::Undeclared
+        } else {
+            Ns::named(uri)
+        };
+        let start = self.prefixes.len();
+        self.prefixes.extend_from_slice(prefix);
+        self.bindings.push(Binding {
+            prefix: start..self.prefixes.len(),
+            ns,
+            depth,
+        });
+    }
+
+    /// The namespace of an element name with this prefix (`None`: no prefix).
+    fn resolve(&self, prefix: Option<&[u8]>) -> Ns {
+        let wanted = prefix.unwrap_or_default();
+        let bound =
+            self.bindings.iter().rev().find(|b| {
+                b.prefix.len() == wanted.len() && self.prefixes[b.prefix.clone()] == *wanted
+            });
+        match bound {
+            Some(binding) => binding.ns,
+            None if prefix.is_none() || wanted == b"xml" => Ns::Other,
+            None => Ns::Undeclared,
+        }
+    }
+
+    /// Forgets the declarations of the element at `depth`, which has just closed.
+    fn close(&mut self, depth: usize) {
+        while let Some(last) = self.bindings.last()
+            && last.depth == depth
+        {
+            self.prefixes.truncate(last.prefix.start);
+            self.bindings.pop();
+        }
+    }
+}
+
+/// One `name="value"` of a start tag, undecoded.
+struct RawAttr<'a> {
+    key: &'a [u8],
+    value: &'a [u8],
+    /// Whether the value holds a `&` reference (which then needs resolving and checking).
+    has_reference: bool,
+}
+
+/// Splits the attribute part of a start tag (what follows the element name) into attributes,
+/// checking the XML 1.0 §3.1 syntax `S Name S? = S? "value"` and that no value holds a raw `<`.
+/// quick-xml's attribute iterator does the same, but then each value needs two more searches
+/// (for `<` and for `&`); here one search finds the closing quote, `<` and `&` together.
+struct AttrScanner<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Iterator for AttrScanner<'a> {
+    type Item = Result<RawAttr<'a>, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let start = self.at;
+        let mut i = start;
+        while self.bytes.get(i).is_some_and(is_xml_space) {
+            i += 1;
+        }
+        if i >= self.bytes.len() {
+            return None;
+        }
+        let attr = self.scan(i, i > start);
+        if attr.is_err() {
+            // Nothing after a syntax error is trustworthy.
+            self.at = self.bytes.len();
+        }
+        Some(attr)
+    }
+}
+
+impl<'a> AttrScanner<'a> {
+    fn scan(&mut self, mut i: usize, spaced: bool) -> Result<RawAttr<'a>, String> {
+        let bytes = self.bytes;
+        let key_start = i;
+        while let Some(b) = bytes.get(i)
+            && *b != b'='
+            && !is_xml_space(b)
+        {
+            if matches!(b, b'"' | b'\'') {
+                return Err("a quote where an attribute name was expected".into());
+            }
+            i += 1;
+        }
+        let key = &bytes[key_start..i];
+        let named = || String::from_utf8_lossy(key);
+        if key.is_empty() {
+            return Err("`=` without an attribute name".into());
+        }
+        if !spaced {
+            return Err(format!("no whitespace before attribute {}", named()));
+        }
+        while bytes.get(i).is_some_and(is_xml_space) {
+            i += 1;
+        }
+        if bytes.get(i) != Some(&b'=') {
+            return Err(format!("attribute {} has no `=` and value", named()));
+        }
+        i += 1;
+        while bytes.get(i).is_some_and(is_xml_space) {
+            i += 1;
+        }
+        let quote = match bytes.get(i) {
+            Some(&q @ (b'"' | b'\'')) => q,
+            _ => return Err(format!("the value of attribute {} is not quoted", named())),
+        };
+        let value_start = i + 1;
+        let mut from = value_start;
+        let mut has_reference = false;
+        loop {
+            let rest = bytes.get(from..).unwrap_or_default();
+            let Some(found) = memchr::memchr3(quote, b'<', b'&', rest) else {
+                return Err(format!(
+                    "the value of attribute {} has no closing quote",
+                    named()
+                ));
+            };
+            let at = from + found;
+            match bytes[at] {
+                b'<' => return Err(format!("a raw `<` in the value of attribute {}", named())),
+                b'&' => {
+                    has_reference = true;
+                    from = at + 1;
+                }
+                _ => {
+                    self.at = at + 1;
+                    return Ok(RawAttr {
+                        key,
+                        value: &bytes[value_start..at],
+                        has_reference,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The unprefixed attributes the walker reads, in [`ATTR_NAMES`] order.
+#[derive(Clone, Copy)]
+enum Attr {
+    EntityId,
+    ValidUntil,
+    CacheDuration,
+    Use,
+    Binding,
+    Location,
+}
+
+const ATTR_NAMES: [&[u8]; 6] = [
+    b"entityID",
+    b"validUntil",
+    b"cacheDuration",
+    b"use",
+    b"Binding",
+    b"Location",
+];
+
+/// How many attribute names an element may have before the duplicate check stops using
+/// a fixed array and lets quick-xml's own check do the work.
+const INLINE_ATTRS: usize = 8;
+
+/// One start tag, read once: its attributes are checked, its namespace declarations are in
+/// scope, and the raw values the walker may want are kept (undecoded).
+struct Tag<'e> {
+    e: &'e BytesStart<'e>,
+    /// The document `e` was read from.
+    text: &'e str,
+    pos: u64,
+    raw: [Option<&'e [u8]>; ATTR_NAMES.len()],
+}
+
+impl<'e> Tag<'e> {
+    /// Checks every attribute of `e` (well-formed, unique, no raw `<`, valid references) and
+    /// declares its namespaces at `depth`.
+    fn read(
+        e: &'e BytesStart<'e>,
+        text: &'e str,
+        depth: usize,
+        pos: u64,
+        namespaces: &mut Namespaces,
+    ) -> Result<Tag<'e>, MetadataError> {
+        let mut tag = Tag {
+            e,
+            text,
+            pos,
+            raw: [None; ATTR_NAMES.len()],
+        };
+        let mut seen: [&[u8]; INLINE_ATTRS] = [b""; INLINE_ATTRS];
+        let mut count = 0usize;
+        let attrs = AttrScanner {
+            bytes: e.attributes_raw(),
+            at: 0,
+        };
+        for attr in attrs {
+            let RawAttr {
+                key,
+                value,
+                has_reference,
+            } = attr.map_err(|what| tag.bad(format!("malformed attribute ({what})")))?;
+            if count < INLINE_ATTRS {
+                if seen[..count].contains(&key) {
+                    return Err(tag.bad(format!(
+                        "duplicate attribute {}",
+                        String::from_utf8_lossy(key)
+                    )));
+                }
+                seen[count] = key;
+            }
+            count += 1;
+            if has_reference {
+                tag.decode(value)?;
+            }
+            if let Some(prefix) = key.strip_prefix(b"xmlns") {
+                let prefix = match prefix {
+                    [] => Some(&[][..]),
+                    [b':', rest @ ..] => Some(rest),
+                    _ => None,
+                };
+                if let Some(prefix) = prefix {
+                    // A value with no reference and no whitespace to normalise is its own
+                    // decoding.
+                    let uri = match value {
+                        MD_NS | DS_NS => Cow::Borrowed(value),
+                        _ if has_reference || value.iter().any(is_xml_space) => {
+                            Cow::Owned(tag.decode(value)?.into_owned().into_bytes())
+                        }
+                        _ => Cow::Borrowed(value),
+                    };
+                    namespaces.declare(prefix, &uri, depth);
+                    continue;
+                }
+            }
+            if let Some(i) = ATTR_NAMES.iter().position(|name| *name == key) {
+                tag.raw[i] = Some(value);
+            }
+        }
+        if count > INLINE_ATTRS {
+            // Rare enough to afford an allocation.
+            let mut keys: Vec<&[u8]> = AttrScanner {
+                bytes: e.attributes_raw(),
+                at: 0,
+            }
+            .filter_map(|attr| attr.ok().map(|attr| attr.key))
+            .collect();
+            keys.sort_unstable();
+            if let Some(pair) = keys.windows(2).find(|pair| pair[0] == pair[1]) {
+                return Err(tag.bad(format!(
+                    "duplicate attribute {}",
+                    String::from_utf8_lossy(pair[0])
+                )));
+            }
+        }
+        Ok(tag)
+    }
+
+    /// The value of an attribute the walker reads, decoded.
+    fn get(&self, attr: Attr) -> Result<Option<String>, MetadataError> {
+        self.raw[attr as usize]
+            .map(|raw| self.decode(raw).map(Cow::into_owned))
+            .transpose()
+    }
+
+    fn decode<'v>(&self, raw: &'v [u8]) -> Result<Cow<'v, str>, MetadataError>
+    where
+        'e: 'v,
+    {
+        let raw = self.as_str(raw)?;
+        decode_attribute(raw).map_err(|what| self.bad(what))
+    }
+
+    /// `raw` as text. A value lent by the reader lies inside the document, between quotes, so
+    /// it is found there rather than validated as UTF-8 a second time.
+    fn as_str<'v>(&self, raw: &'v [u8]) -> Result<&'v str, MetadataError>
+    where
+        'e: 'v,
+    {
+        let start = (raw.as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize);
+        match self.text.get(start..start.wrapping_add(raw.len())) {
+            Some(within) if within.as_ptr() == raw.as_ptr() => Ok(within),
+            _ => std::str::from_utf8(raw)
+                .map_err(|err| self.bad(format!("attribute value is not UTF-8 ({err})"))),
+        }
+    }
+
+    fn bad(&self, what: String) -> MetadataError {
+        not_xml(format!(
+            "{what} in <{}> at byte {}",
+            String::from_utf8_lossy(self.e.name().as_ref()),
+            self.pos
+        ))
     }
 }
 
@@ -223,7 +539,8 @@ struct Entity {
     sso_post: Option<String>,
     slo_redirect: Option<String>,
     slo_post: Option<String>,
-    cert_texts: Vec<String>,
+    /// Text of each signing `X509Certificate`, whitespace already removed.
+    cert_texts: Vec<Vec<u8>>,
 }
 
 /// The validity attributes of an enclosing `EntitiesDescriptor`.
@@ -259,7 +576,7 @@ struct Walker<'r> {
     requested: Option<&'r str>,
     scopes: Vec<Scope>,
     open: Option<OpenEntity>,
-    cert_text: String,
+    cert_text: Vec<u8>,
     scan: Scan,
 }
 
@@ -276,13 +593,8 @@ impl Walker<'_> {
         }
     }
 
-    fn start(
-        &mut self,
-        ns: Ns,
-        e: &BytesStart<'_>,
-        depth: usize,
-        pos: u64,
-    ) -> Result<(), MetadataError> {
+    fn start(&mut self, ns: Ns, tag: &Tag<'_>, depth: usize) -> Result<(), MetadataError> {
+        let e = tag.e;
         let local = e.local_name();
         let local = local.as_ref();
         let md = ns == Ns::Md;
@@ -297,16 +609,16 @@ impl Walker<'_> {
         let Some(open) = &mut self.open else {
             let on_chain = self.scan.root_problem.is_none() && self.scopes.len() + 1 == depth;
             if md && on_chain && local == b"EntitiesDescriptor" {
-                let [valid_until, cache_duration] =
-                    attributes(e, [b"validUntil", b"cacheDuration"], pos)?;
+                let valid_until = tag.get(Attr::ValidUntil)?;
+                let cache_duration = tag.get(Attr::CacheDuration)?;
                 self.scopes.push(Scope {
                     valid_until,
                     cache_duration,
                 });
             } else if md && on_chain && local == b"EntityDescriptor" {
-                let [id, valid_until, cache_duration] =
-                    attributes(e, [b"entityID", b"validUntil", b"cacheDuration"], pos)?;
-                let entity_id = id.unwrap_or_default();
+                let entity_id = tag.get(Attr::EntityId)?.unwrap_or_default();
+                let valid_until = tag.get(Attr::ValidUntil)?;
+                let cache_duration = tag.get(Attr::CacheDuration)?;
                 let collect = self.scan.chosen.is_none()
                     && self.requested.is_none_or(|wanted| wanted == entity_id);
                 self.open = Some(OpenEntity {
@@ -322,8 +634,6 @@ impl Walker<'_> {
                         ..Entity::default()
                     },
                 });
-            } else {
-                attributes(e, [], pos)?;
             }
             return Ok(());
         };
@@ -335,7 +645,7 @@ impl Walker<'_> {
             if md && depth == idp + 1 {
                 match local {
                     b"KeyDescriptor" => {
-                        let [key_use] = attributes(e, [b"use"], pos)?;
+                        let key_use = tag.get(Attr::Use)?;
                         open.key = Some(OpenKey {
                             depth,
                             signing: key_use.is_none_or(|u| u == "signing"),
@@ -344,7 +654,7 @@ impl Walker<'_> {
                         return Ok(());
                     }
                     b"SingleSignOnService" | b"SingleLogoutService" => {
-                        let [binding, location] = attributes(e, [b"Binding", b"Location"], pos)?;
+                        let binding = tag.get(Attr::Binding)?;
                         let entity = &mut open.entity;
                         let (redirect, post) = if local == b"SingleSignOnService" {
                             (&mut entity.sso_redirect, &mut entity.sso_post)
@@ -357,7 +667,7 @@ impl Walker<'_> {
                             _ => return Ok(()),
                         };
                         if slot.is_none() {
-                            *slot = location;
+                            *slot = tag.get(Attr::Location)?;
                         }
                         return Ok(());
                     }
@@ -376,7 +686,6 @@ impl Walker<'_> {
                 }
             }
         }
-        attributes(e, [], pos)?;
         Ok(())
     }
 
@@ -394,9 +703,7 @@ impl Walker<'_> {
         if let Some(key) = &mut open.key {
             if key.path > 0 && depth == key.depth + key.path {
                 if key.path == KEY_PATH.len() {
-                    open.entity
-                        .cert_texts
-                        .push(std::mem::take(&mut self.cert_text));
+                    open.entity.cert_texts.push(self.cert_text.clone());
                 }
                 key.path -= 1;
             } else if depth == key.depth {
@@ -438,14 +745,15 @@ impl Walker<'_> {
 
 /// Reads the whole document once, checking well-formedness, and collects the candidate entity.
 fn scan_document(text: &str, offset: u64, requested: Option<&str>) -> Result<Scan, MetadataError> {
-    let mut reader = NsReader::from_str(text);
+    let mut reader = Reader::from_str(text);
     reader.config_mut().check_comments = true;
     reader.config_mut().check_end_names = true;
+    let mut namespaces = Namespaces::default();
     let mut walker = Walker {
         requested,
         scopes: Vec::new(),
         open: None,
-        cert_text: String::new(),
+        cert_text: Vec::new(),
         scan: Scan::default(),
     };
     let mut depth = 0usize;
@@ -454,8 +762,8 @@ fn scan_document(text: &str, offset: u64, requested: Option<&str>) -> Result<Sca
     loop {
         let start = reader.buffer_position();
         let pos = start + offset;
-        let (ns, event) = match reader.read_resolved_event() {
-            Ok((resolved, event)) => (Ns::of(&resolved), event),
+        let event = match reader.read_event() {
+            Ok(event) => event,
             Err(e) => {
                 let at = usize::try_from(start).unwrap_or(usize::MAX);
                 if text
@@ -482,21 +790,26 @@ fn scan_document(text: &str, offset: u64, requested: Option<&str>) -> Result<Sca
                 if depth > MAX_DEPTH {
                     return Err(MetadataError::TooDeep { position: pos });
                 }
+                let tag = Tag::read(e, text, depth, pos, &mut namespaces)?;
+                let name = e.name();
+                let ns = namespaces.resolve(name.prefix().as_ref().map(|p| p.as_ref()));
                 if ns == Ns::Undeclared {
                     return Err(not_xml(format!(
                         "element <{}> at byte {pos} uses an undeclared namespace prefix",
-                        String::from_utf8_lossy(e.name().as_ref())
+                        String::from_utf8_lossy(name.as_ref())
                     )));
                 }
                 root_seen = true;
-                walker.start(ns, e, depth, pos)?;
+                walker.start(ns, &tag, depth)?;
                 if matches!(event, Event::Empty(_)) {
                     walker.end(depth);
+                    namespaces.close(depth);
                     depth -= 1;
                 }
             }
             Event::End(_) => {
                 walker.end(depth);
+                namespaces.close(depth);
                 depth = depth.saturating_sub(1);
             }
             Event::Text(t) => {
@@ -507,10 +820,7 @@ fn scan_document(text: &str, offset: u64, requested: Option<&str>) -> Result<Sca
                         )));
                     }
                 } else if walker.in_cert(depth) {
-                    let piece = t
-                        .decode()
-                        .map_err(|e| not_xml(format!("{e} (at byte {pos})")))?;
-                    walker.cert_text.push_str(&piece);
+                    push_without_whitespace(&mut walker.cert_text, t);
                 }
             }
             Event::CData(c) => {
@@ -520,10 +830,7 @@ fn scan_document(text: &str, offset: u64, requested: Option<&str>) -> Result<Sca
                     )));
                 }
                 if walker.in_cert(depth) {
-                    let piece = c
-                        .decode()
-                        .map_err(|e| not_xml(format!("{e} (at byte {pos})")))?;
-                    walker.cert_text.push_str(&piece);
+                    push_without_whitespace(&mut walker.cert_text, c);
                 }
             }
             Event::GeneralRef(r) => {
@@ -534,10 +841,12 @@ fn scan_document(text: &str, offset: u64, requested: Option<&str>) -> Result<Sca
                 }
                 let decoded = decode_reference(r, pos)?;
                 if walker.in_cert(depth) {
-                    match decoded {
-                        Decoded::Char(ch) => walker.cert_text.push(ch),
-                        Decoded::Str(s) => walker.cert_text.push_str(s),
-                    }
+                    let mut utf8 = [0; 4];
+                    let piece = match decoded {
+                        Decoded::Char(ch) => ch.encode_utf8(&mut utf8),
+                        Decoded::Str(s) => s,
+                    };
+                    push_without_whitespace(&mut walker.cert_text, piece.as_bytes());
                 }
             }
             Event::Decl(_) => {
@@ -601,42 +910,12 @@ fn is_xml_char(ch: char) -> bool {
     matches!(ch, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
-/// Checks every attribute of `e` and returns the decoded values of the unprefixed `names`.
-fn attributes<const N: usize>(
-    e: &BytesStart<'_>,
-    names: [&[u8]; N],
-    pos: u64,
-) -> Result<[Option<String>; N], MetadataError> {
-    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
-    let bad = |what: String| {
-        not_xml(format!(
-            "{what} in <{}> at byte {pos}",
-            String::from_utf8_lossy(e.name().as_ref())
-        ))
-    };
-    for attr in e.attributes() {
-        let attr = attr.map_err(|err| bad(format!("malformed attribute ({err})")))?;
-        let raw = std::str::from_utf8(&attr.value)
-            .map_err(|err| bad(format!("attribute value is not UTF-8 ({err})")))?;
-        if raw.contains('<') {
-            return Err(bad("a raw `<` in an attribute value".into()));
-        }
-        let wanted = names.iter().position(|n| *n == attr.key.as_ref());
-        match wanted {
-            Some(i) if values[i].is_none() => {
-                values[i] = Some(decode_attribute(raw).map_err(&bad)?);
-            }
-            _ if raw.contains('&') => {
-                decode_attribute(raw).map_err(&bad)?;
-            }
-            _ => {}
-        }
-    }
-    Ok(values)
-}
-
 /// Attribute-value normalisation (raw tabs and line ends become spaces) then unescaping.
-fn decode_attribute(raw: &str) -> Result<String, String> {
+fn decode_attribute(raw: &str) -> Result<Cow<'_, str>, String> {
+    // Printable ASCII without references needs neither step, and is every character XML allows.
+    if raw.bytes().all(|b| matches!(b, b' '..=b'~') && b != b'&') {
+        return Ok(Cow::Borrowed(raw));
+    }
     let normalized: Cow<'_, str> = if raw.contains(['\t', '\n', '\r']) {
         Cow::Owned(raw.replace("\r\n", " ").replace(['\t', '\n', '\r'], " "))
     } else {
@@ -650,7 +929,7 @@ fn decode_attribute(raw: &str) -> Result<String, String> {
             u32::from(ch)
         ));
     }
-    Ok(value.into_owned())
+    Ok(Cow::Owned(value.into_owned()))
 }
 
 /// The earliest of several xs:dateTime values, as written; values that do not parse rank last.
@@ -756,21 +1035,38 @@ fn build_metadata(entity: Entity, now: Timestamp) -> Result<IdpMetadata, Metadat
     })
 }
 
-/// Base64 DER from `X509Certificate` text: whitespace anywhere and PEM armour are ignored.
-fn decode_cert_text(text: &str) -> Result<Vec<u8>, String> {
-    let compact: Vec<u8> = text
-        .bytes()
-        .filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-        .collect();
-    let mut body = compact.as_slice();
-    if let Some(rest) = body.strip_prefix(b"-----BEGIN") {
-        body = match rest.windows(5).position(|w| w == b"-----") {
-            Some(i) => &rest[i + 5..],
-            None => rest,
-        };
+fn is_xml_space(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Appends `text` without its XML whitespace: base64 in metadata is often wrapped and indented.
+fn push_without_whitespace(out: &mut Vec<u8>, text: &[u8]) {
+    if memchr::memchr(b'\t', text).is_some() {
+        out.extend(text.iter().filter(|b| !is_xml_space(b)));
+        return;
     }
-    if let Some(i) = body.windows(8).rposition(|w| w == b"-----END") {
-        body = &body[..i];
+    let mut from = 0;
+    for at in memchr::memchr3_iter(b' ', b'\r', b'\n', text) {
+        out.extend_from_slice(&text[from..at]);
+        from = at + 1;
+    }
+    out.extend_from_slice(&text[from..]);
+}
+
+/// DER from the (whitespace-free) base64 text of an `X509Certificate`; PEM armour is ignored.
+fn decode_cert_text(text: &[u8]) -> Result<Vec<u8>, String> {
+    let mut body = text;
+    // Base64 has no `-`, so only armoured text needs looking at.
+    if memchr::memchr(b'-', body).is_some() {
+        if let Some(rest) = body.strip_prefix(b"-----BEGIN") {
+            body = match rest.windows(5).position(|w| w == b"-----") {
+                Some(i) => &rest[i + 5..],
+                None => rest,
+            };
+        }
+        if let Some(i) = body.windows(8).rposition(|w| w == b"-----END") {
+            body = &body[..i];
+        }
     }
     if body.is_empty() {
         return Err("the X509Certificate element is empty".into());
@@ -1080,6 +1376,116 @@ mod tests {
             "<md:Extensions><nope:x/></md:Extensions></md:IDPSSODescriptor>",
         );
         assert_eq!(kind(&xml), "not_xml");
+    }
+
+    /// `minimal()` with `tag` inside the IdP descriptor's Extensions (an element nobody reads).
+    fn with_extension(tag: &str) -> String {
+        minimal().replace(
+            "</md:IDPSSODescriptor>",
+            &format!("<md:Extensions>{tag}</md:Extensions></md:IDPSSODescriptor>"),
+        )
+    }
+
+    fn not_xml_message(xml: &str) -> String {
+        match parse(xml) {
+            Err(MetadataError::NotXml { message }) => message,
+            other => panic!("expected not_xml, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_attributes_anywhere_are_not_xml_and_say_what_is_wrong() {
+        for (tag, says) in [
+            (
+                r#"<x:a xmlns:x="urn:x" n="1" n="2"/>"#,
+                "duplicate attribute n",
+            ),
+            (
+                r#"<x:a xmlns:x="urn:x" a="1" b="2" c="3" d="4" e="5" f="6" g="7" h="8" i="9" a="0"/>"#,
+                "duplicate attribute a",
+            ),
+            (
+                r#"<x:a xmlns:x="urn:x" n="a<b"/>"#,
+                "a raw `<` in the value of attribute n",
+            ),
+            (
+                r#"<x:a xmlns:x="urn:x" n=1/>"#,
+                "the value of attribute n is not quoted",
+            ),
+            (
+                r#"<x:a xmlns:x="urn:x" n/>"#,
+                "attribute n has no `=` and value",
+            ),
+            (
+                r#"<x:a xmlns:x="urn:x" n="1"m="2"/>"#,
+                "no whitespace before attribute m",
+            ),
+            (
+                r#"<x:a xmlns:x="urn:x" ="1"/>"#,
+                "`=` without an attribute name",
+            ),
+            (
+                r#"<x:a xmlns:x="urn:x" n="&bogus;"/>"#,
+                "bad reference in attribute value",
+            ),
+            (
+                r#"<x:a xmlns:x="urn:x" n="&#0;"/>"#,
+                "bad reference in attribute value",
+            ),
+        ] {
+            let message = not_xml_message(&with_extension(tag));
+            assert!(message.contains(says), "{tag}: {message}");
+            assert!(message.contains("in <x:a> at byte"), "{tag}: {message}");
+        }
+    }
+
+    #[test]
+    fn attribute_syntax_xml_allows_is_accepted_and_decoded() {
+        let xml = entity(
+            "https://idp.test/",
+            &format!(
+                "{}<md:SingleSignOnService  Location = 'https://idp.test/sso?a=1&amp;b=&quot;2&quot;'\n\tBinding\n=\"{REDIRECT}\" />",
+                key(&okta())
+            ),
+        );
+        let md = parse(&xml).unwrap();
+        assert_eq!(
+            md.sso_redirect.as_deref(),
+            Some("https://idp.test/sso?a=1&b=\"2\"")
+        );
+        // A `>` inside a quoted value does not end the tag.
+        let ok = with_extension(r#"<x:a xmlns:x="urn:x" n="a>b" m='"'/>"#);
+        assert_eq!(kind(&ok), "ok");
+    }
+
+    #[test]
+    fn namespace_declarations_are_resolved_per_element() {
+        // A reference inside the namespace name still names the metadata namespace.
+        let escaped = minimal().replace(
+            &format!(r#"xmlns:md="{MD}""#),
+            r#"xmlns:md="urn:oasis:names:tc:SAML:2.0:&#109;etadata""#,
+        );
+        assert_eq!(kind(&escaped), "ok");
+        // `xmlns:p=""` does not declare p.
+        assert_eq!(kind(&with_extension(r#"<p:a xmlns:p=""/>"#)), "not_xml");
+        // A prefix declared on a sibling is out of scope.
+        let sibling = with_extension(r#"<p:a xmlns:p="urn:p"/><p:b/>"#);
+        assert!(not_xml_message(&sibling).contains("<p:b> at byte"));
+        // Redeclaring md to another namespace hides the SSO endpoint inside that element.
+        let hidden = minimal().replace(
+            "<md:SingleSignOnService ",
+            r#"<md:SingleSignOnService xmlns:md="urn:other" "#,
+        );
+        assert_eq!(parse(&hidden).unwrap().sso_redirect, None);
+        // The default namespace works like a prefix, and xmlns="" takes it away again.
+        let default_ns = format!(
+            r#"<EntityDescriptor xmlns="{MD}" xmlns:ds="{DS}" entityID="e"><IDPSSODescriptor>{}<SingleSignOnService xmlns="" Binding="{REDIRECT}" Location="https://no.test/"/><SingleSignOnService Binding="{REDIRECT}" Location="https://yes.test/"/></IDPSSODescriptor></EntityDescriptor>"#,
+            key(&okta()).replace("md:", "")
+        );
+        assert_eq!(
+            parse(&default_ns).unwrap().sso_redirect.as_deref(),
+            Some("https://yes.test/")
+        );
     }
 
     /// `minimal()` with `extra` nested foreign elements inside Extensions (at depth 3 + extra).
