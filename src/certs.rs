@@ -345,6 +345,18 @@ mod tests {
     }
 
     #[test]
+    fn details_worked_out_on_first_use_match_across_clones() {
+        let fresh = okta_cert();
+        let copy = fresh.clone();
+        // `fresh` has its details now, `copy` does not yet: still equal, same answers.
+        assert_eq!(fresh.sha1_hex(), "4b53172957fc1b59fd11530518ef16ad9d7914dc");
+        assert_eq!(copy, fresh);
+        assert_eq!(copy.subject(), fresh.subject());
+        assert_eq!(copy.info(), fresh.info());
+        assert!(format!("{copy:?}").contains("4b53172957fc1b59fd11530518ef16ad9d7914dc"));
+    }
+
+    #[test]
     fn signing_cert_value_is_base64_of_64_column_pem() {
         let cert = okta_cert();
         let value = cert.signing_cert_value();

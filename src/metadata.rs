@@ -481,10 +481,15 @@ impl<'e> Tag<'e> {
         Ok(tag)
     }
 
-    /// The value of an attribute the walker reads, decoded.
+    /// The value of an attribute the walker keeps, decoded.
     fn get(&self, attr: Attr) -> Result<Option<String>, MetadataError> {
+        Ok(self.value(attr)?.map(Cow::into_owned))
+    }
+
+    /// The value of an attribute the walker looks at, decoded.
+    fn value(&self, attr: Attr) -> Result<Option<Cow<'e, str>>, MetadataError> {
         self.raw[attr as usize]
-            .map(|raw| self.decode(raw).map(Cow::into_owned))
+            .map(|raw| self.decode(raw))
             .transpose()
     }
 
@@ -593,10 +598,14 @@ impl Walker<'_> {
         }
     }
 
-    fn start(&mut self, ns: Ns, tag: &Tag<'_>, depth: usize) -> Result<(), MetadataError> {
+    fn start(
+        &mut self,
+        ns: Ns,
+        local: &[u8],
+        tag: &Tag<'_>,
+        depth: usize,
+    ) -> Result<(), MetadataError> {
         let e = tag.e;
-        let local = e.local_name();
-        let local = local.as_ref();
         let md = ns == Ns::Md;
         if depth == 1 && !(md && (local == b"EntityDescriptor" || local == b"EntitiesDescriptor")) {
             self.scan.root_problem = Some(format!(
@@ -645,7 +654,7 @@ impl Walker<'_> {
             if md && depth == idp + 1 {
                 match local {
                     b"KeyDescriptor" => {
-                        let key_use = tag.get(Attr::Use)?;
+                        let key_use = tag.value(Attr::Use)?;
                         open.key = Some(OpenKey {
                             depth,
                             signing: key_use.is_none_or(|u| u == "signing"),
@@ -654,7 +663,7 @@ impl Walker<'_> {
                         return Ok(());
                     }
                     b"SingleSignOnService" | b"SingleLogoutService" => {
-                        let binding = tag.get(Attr::Binding)?;
+                        let binding = tag.value(Attr::Binding)?;
                         let entity = &mut open.entity;
                         let (redirect, post) = if local == b"SingleSignOnService" {
                             (&mut entity.sso_redirect, &mut entity.sso_post)
@@ -791,16 +800,20 @@ fn scan_document(text: &str, offset: u64, requested: Option<&str>) -> Result<Sca
                     return Err(MetadataError::TooDeep { position: pos });
                 }
                 let tag = Tag::read(e, text, depth, pos, &mut namespaces)?;
-                let name = e.name();
-                let ns = namespaces.resolve(name.prefix().as_ref().map(|p| p.as_ref()));
+                let name = e.name().into_inner();
+                let (prefix, local) = match memchr::memchr(b':', name) {
+                    Some(colon) => (Some(&name[..colon]), &name[colon + 1..]),
+                    None => (None, name),
+                };
+                let ns = namespaces.resolve(prefix);
                 if ns == Ns::Undeclared {
                     return Err(not_xml(format!(
                         "element <{}> at byte {pos} uses an undeclared namespace prefix",
-                        String::from_utf8_lossy(name.as_ref())
+                        String::from_utf8_lossy(name)
                     )));
                 }
                 root_seen = true;
-                walker.start(ns, &tag, depth)?;
+                walker.start(ns, local, &tag, depth)?;
                 if matches!(event, Event::Empty(_)) {
                     walker.end(depth);
                     namespaces.close(depth);
@@ -1045,12 +1058,14 @@ fn push_without_whitespace(out: &mut Vec<u8>, text: &[u8]) {
         out.extend(text.iter().filter(|b| !is_xml_space(b)));
         return;
     }
-    let mut from = 0;
-    for at in memchr::memchr3_iter(b' ', b'\r', b'\n', text) {
-        out.extend_from_slice(&text[from..at]);
-        from = at + 1;
+    let mut rest = text;
+    while let Some(at) = memchr::memchr3(b' ', b'\r', b'\n', rest) {
+        out.extend_from_slice(&rest[..at]);
+        // Indentation comes in runs: step over the whole run before searching again.
+        let run = rest[at..].iter().take_while(|b| is_xml_space(b)).count();
+        rest = &rest[at + run..];
     }
-    out.extend_from_slice(&text[from..]);
+    out.extend_from_slice(rest);
 }
 
 /// DER from the (whitespace-free) base64 text of an `X509Certificate`; PEM armour is ignored.
@@ -1229,12 +1244,19 @@ mod tests {
 
     #[test]
     fn crlf_line_endings_and_wrapped_certificates_are_accepted() {
-        let wrapped: String = okta()
-            .as_bytes()
-            .chunks(64)
-            .map(|c| format!("\r\n\t  {} ", std::str::from_utf8(c).unwrap()))
-            .collect();
-        let xml = minimal().replace('>', ">\r\n").replace(&okta(), &wrapped);
+        // With tabs, and with the runs of spaces that indented metadata has.
+        for indent in ["\r\n\t  ", "\n            ", " \r\n \r\n"] {
+            let wrapped: String = okta()
+                .as_bytes()
+                .chunks(64)
+                .map(|c| format!("{indent}{} ", std::str::from_utf8(c).unwrap()))
+                .collect();
+            let xml = minimal().replace('>', ">\r\n").replace(&okta(), &wrapped);
+            assert_eq!(parse(&xml).unwrap(), parse(&minimal()).unwrap());
+        }
+        // Whitespace inside a line still ends up removed, not passed to base64.
+        let spaced = okta().replacen("MII", "M I  I", 1);
+        let xml = minimal().replace(&okta(), &spaced);
         assert_eq!(parse(&xml).unwrap(), parse(&minimal()).unwrap());
     }
 
