@@ -9,8 +9,15 @@ use jiff::Timestamp;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509CertificateParser;
+use x509_parser::der_parser::oid::Oid;
 use x509_parser::nom::Parser;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::oid_registry::{
+    OID_DOMAIN_COMPONENT, OID_PKCS9_EMAIL_ADDRESS, OID_X509_COMMON_NAME, OID_X509_COUNTRY_NAME,
+    OID_X509_GIVEN_NAME, OID_X509_LOCALITY_NAME, OID_X509_ORGANIZATION_NAME,
+    OID_X509_ORGANIZATIONAL_UNIT, OID_X509_POSTAL_CODE, OID_X509_SERIALNUMBER,
+    OID_X509_STATE_OR_PROVINCE_NAME, OID_X509_STREET_ADDRESS, OID_X509_SURNAME, OID_X509_TITLE,
+};
+use x509_parser::prelude::{FromDer, X509Name};
 
 use crate::crd::CertificateInfo;
 
@@ -55,6 +62,8 @@ impl Validity {
 #[derive(Clone)]
 pub struct Certificate {
     der: Vec<u8>,
+    /// The subject `Name` within `der`.
+    subject_der: std::ops::Range<usize>,
     not_before: Timestamp,
     not_after: Timestamp,
     details: OnceLock<Details>,
@@ -106,9 +115,14 @@ impl Certificate {
         let validity = cert.validity();
         let not_before = to_timestamp(validity.not_before.timestamp())?;
         let not_after = to_timestamp(validity.not_after.timestamp())?;
+        // Where the subject's DER lies, so that reporting it later parses just that.
+        let raw = cert.subject().as_raw();
+        let start = (raw.as_ptr() as usize).wrapping_sub(der.as_ptr() as usize);
+        let subject_der = start..start.wrapping_add(raw.len());
         drop(cert);
         Ok(Certificate {
             der,
+            subject_der,
             not_before,
             not_after,
             details: OnceLock::new(),
@@ -119,13 +133,13 @@ impl Certificate {
         self.details.get_or_init(|| {
             // `from_der` accepted these bytes, so they parse again; were that ever not so, the
             // subject would read as empty rather than fail a report.
-            let (subject, subject_attributes) = match X509Certificate::from_der(&self.der) {
-                Ok((_, cert)) => (
-                    cert.subject().to_string(),
-                    cert.subject()
-                        .iter_attributes()
+            let raw = self.der.get(self.subject_der.clone()).unwrap_or_default();
+            let (subject, subject_attributes) = match X509Name::from_der(raw) {
+                Ok((_, name)) => (
+                    name.to_string(),
+                    name.iter_attributes()
                         .filter_map(|attr| {
-                            let name = long_name(&attr.attr_type().to_id_string())?;
+                            let name = long_name(attr.attr_type())?;
                             let value = attr.as_str().ok()?.to_string();
                             Some((name.to_string(), value))
                         })
@@ -296,24 +310,28 @@ fn to_timestamp(secs: i64) -> Result<Timestamp, CertError> {
     Timestamp::from_second(secs).map_err(|e| CertError::NotX509(format!("validity date: {e}")))
 }
 
-fn long_name(oid: &str) -> Option<&'static str> {
-    Some(match oid {
-        "2.5.4.3" => "commonName",
-        "2.5.4.4" => "surname",
-        "2.5.4.5" => "serialNumber",
-        "2.5.4.6" => "countryName",
-        "2.5.4.7" => "localityName",
-        "2.5.4.8" => "stateOrProvinceName",
-        "2.5.4.9" => "streetAddress",
-        "2.5.4.10" => "organizationName",
-        "2.5.4.11" => "organizationalUnitName",
-        "2.5.4.12" => "title",
-        "2.5.4.17" => "postalCode",
-        "2.5.4.42" => "givenName",
-        "1.2.840.113549.1.9.1" => "emailAddress",
-        "0.9.2342.19200300.100.1.25" => "domainComponent",
-        _ => return None,
-    })
+fn long_name(oid: &Oid<'_>) -> Option<&'static str> {
+    // OpenSSL's long names, as Auth0 uses them (oid-registry's differ for 2.5.4.11).
+    const NAMES: [(Oid<'static>, &str); 14] = [
+        (OID_X509_COMMON_NAME, "commonName"),
+        (OID_X509_SURNAME, "surname"),
+        (OID_X509_SERIALNUMBER, "serialNumber"),
+        (OID_X509_COUNTRY_NAME, "countryName"),
+        (OID_X509_LOCALITY_NAME, "localityName"),
+        (OID_X509_STATE_OR_PROVINCE_NAME, "stateOrProvinceName"),
+        (OID_X509_STREET_ADDRESS, "streetAddress"),
+        (OID_X509_ORGANIZATION_NAME, "organizationName"),
+        (OID_X509_ORGANIZATIONAL_UNIT, "organizationalUnitName"),
+        (OID_X509_TITLE, "title"),
+        (OID_X509_POSTAL_CODE, "postalCode"),
+        (OID_X509_GIVEN_NAME, "givenName"),
+        (OID_PKCS9_EMAIL_ADDRESS, "emailAddress"),
+        (OID_DOMAIN_COMPONENT, "domainComponent"),
+    ];
+    NAMES
+        .iter()
+        .find(|(known, _)| known == oid)
+        .map(|(_, name)| *name)
 }
 
 #[cfg(test)]
@@ -342,6 +360,26 @@ mod tests {
         );
         assert_eq!(cert.subject_cn(), Some("fabrikam"));
         assert_eq!(rfc3339(cert.not_after()), "2036-11-21T14:08:14Z");
+    }
+
+    #[test]
+    fn subject_attributes_get_openssl_long_names() {
+        let oid = |arcs: &[u64]| Oid::from(arcs).unwrap();
+        assert_eq!(long_name(&oid(&[2, 5, 4, 3])), Some("commonName"));
+        assert_eq!(
+            long_name(&oid(&[2, 5, 4, 11])),
+            Some("organizationalUnitName")
+        );
+        assert_eq!(
+            long_name(&oid(&[0, 9, 2342, 19200300, 100, 1, 25])),
+            Some("domainComponent")
+        );
+        assert_eq!(long_name(&oid(&[2, 5, 4, 99])), None);
+        let names = okta_cert().subject_long_names();
+        assert_eq!(
+            names.get("commonName").and_then(|v| v.as_str()),
+            Some("fabrikam")
+        );
     }
 
     #[test]
