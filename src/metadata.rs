@@ -383,8 +383,8 @@ const ATTR_NAMES: [&[u8]; 6] = [
     b"Location",
 ];
 
-/// How many attribute names an element may have before the duplicate check stops using
-/// a fixed array and lets quick-xml's own check do the work.
+/// How many attribute names the duplicate check compares pairwise, in a fixed array; a tag
+/// with more has all its names sorted instead (pairwise would be quadratic in hostile input).
 const INLINE_ATTRS: usize = 8;
 
 /// One start tag, read once: its attributes are checked, its namespace declarations are in
@@ -415,6 +415,8 @@ impl<'e> Tag<'e> {
         };
         let mut seen: [&[u8]; INLINE_ATTRS] = [b""; INLINE_ATTRS];
         let mut count = 0usize;
+        // Every name, once there are more than INLINE_ATTRS.
+        let mut many: Vec<&[u8]> = Vec::new();
         let attrs = AttrScanner {
             bytes: e.attributes_raw(),
             at: 0,
@@ -433,6 +435,11 @@ impl<'e> Tag<'e> {
                     )));
                 }
                 seen[count] = key;
+            } else {
+                if many.is_empty() {
+                    many.extend_from_slice(&seen);
+                }
+                many.push(key);
             }
             count += 1;
             if has_reference {
@@ -447,12 +454,10 @@ impl<'e> Tag<'e> {
                 if let Some(prefix) = prefix {
                     // A value with no reference and no whitespace to normalise is its own
                     // decoding.
-                    let uri = match value {
-                        MD_NS | DS_NS => Cow::Borrowed(value),
-                        _ if has_reference || value.iter().any(is_xml_space) => {
-                            Cow::Owned(tag.decode(value)?.into_owned().into_bytes())
-                        }
-                        _ => Cow::Borrowed(value),
+                    let uri = if has_reference || value.iter().any(is_xml_space) {
+                        Cow::Owned(tag.decode(value)?.into_owned().into_bytes())
+                    } else {
+                        Cow::Borrowed(value)
                     };
                     namespaces.declare(prefix, &uri, depth);
                     continue;
@@ -462,16 +467,9 @@ impl<'e> Tag<'e> {
                 tag.raw[i] = Some(value);
             }
         }
-        if count > INLINE_ATTRS {
-            // Rare enough to afford an allocation.
-            let mut keys: Vec<&[u8]> = AttrScanner {
-                bytes: e.attributes_raw(),
-                at: 0,
-            }
-            .filter_map(|attr| attr.ok().map(|attr| attr.key))
-            .collect();
-            keys.sort_unstable();
-            if let Some(pair) = keys.windows(2).find(|pair| pair[0] == pair[1]) {
+        if !many.is_empty() {
+            many.sort_unstable();
+            if let Some(pair) = many.windows(2).find(|pair| pair[0] == pair[1]) {
                 return Err(tag.bad(format!(
                     "duplicate attribute {}",
                     String::from_utf8_lossy(pair[0])
@@ -827,7 +825,7 @@ fn scan_document(text: &str, offset: u64, requested: Option<&str>) -> Result<Sca
             }
             Event::Text(t) => {
                 if depth == 0 {
-                    if !t.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')) {
+                    if !t.iter().all(is_xml_space) {
                         return Err(not_xml(format!(
                             "text outside the root element at byte {pos}"
                         )));
