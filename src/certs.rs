@@ -1,10 +1,10 @@
 //! X.509 certificates: parsing, fingerprints, validity and the Auth0 `signingCert` encoding
 //! (pure).
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use std::sync::OnceLock;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use jiff::Timestamp;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -62,8 +62,8 @@ impl Validity {
 #[derive(Clone)]
 pub struct Certificate {
     der: Vec<u8>,
-    /// The subject `Name` within `der`.
-    subject_der: std::ops::Range<usize>,
+    /// The DER of the subject `Name`, so that reporting it parses just that.
+    subject_der: Vec<u8>,
     not_before: Timestamp,
     not_after: Timestamp,
     details: OnceLock<Details>,
@@ -115,10 +115,7 @@ impl Certificate {
         let validity = cert.validity();
         let not_before = to_timestamp(validity.not_before.timestamp())?;
         let not_after = to_timestamp(validity.not_after.timestamp())?;
-        // Where the subject's DER lies, so that reporting it later parses just that.
-        let raw = cert.subject().as_raw();
-        let start = (raw.as_ptr() as usize).wrapping_sub(der.as_ptr() as usize);
-        let subject_der = start..start.wrapping_add(raw.len());
+        let subject_der = cert.subject().as_raw().to_vec();
         drop(cert);
         Ok(Certificate {
             der,
@@ -133,8 +130,7 @@ impl Certificate {
         self.details.get_or_init(|| {
             // `from_der` accepted these bytes, so they parse again; were that ever not so, the
             // subject would read as empty rather than fail a report.
-            let raw = self.der.get(self.subject_der.clone()).unwrap_or_default();
-            let (subject, subject_attributes) = match X509Name::from_der(raw) {
+            let (subject, subject_attributes) = match X509Name::from_der(&self.subject_der) {
                 Ok((_, name)) => (
                     name.to_string(),
                     name.iter_attributes()
