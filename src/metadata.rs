@@ -414,14 +414,13 @@ impl<'e> Tag<'e> {
             raw: [None; ATTR_NAMES.len()],
         };
         let mut seen: [&[u8]; INLINE_ATTRS] = [b""; INLINE_ATTRS];
-        let mut count = 0usize;
         // Every name, once there are more than INLINE_ATTRS.
         let mut many: Vec<&[u8]> = Vec::new();
         let attrs = AttrScanner {
             bytes: e.attributes_raw(),
             at: 0,
         };
-        for attr in attrs {
+        for (count, attr) in attrs.enumerate() {
             let RawAttr {
                 key,
                 value,
@@ -441,7 +440,6 @@ impl<'e> Tag<'e> {
                 }
                 many.push(key);
             }
-            count += 1;
             if has_reference {
                 tag.decode(value)?;
             }
