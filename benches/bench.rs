@@ -466,6 +466,25 @@ impl ParseResult {
     }
 }
 
+/// Whole rounds of `work` over every fixture until `seconds` have passed: (MiB/s, rounds).
+fn timed_rounds(fixtures: &[Fixture], seconds: f64, work: impl Fn(&[u8])) -> (f64, u64) {
+    let round_bytes: usize = fixtures.iter().map(|f| f.bytes.len()).sum();
+    let started = Instant::now();
+    let mut rounds = 0u64;
+    let elapsed = loop {
+        for f in fixtures {
+            work(std::hint::black_box(&f.bytes));
+        }
+        rounds += 1;
+        let e = started.elapsed().as_secs_f64();
+        if e >= seconds {
+            break e;
+        }
+    };
+    let mib_s = (rounds as f64 * round_bytes as f64) / elapsed / (1024.0 * 1024.0);
+    (mib_s, rounds)
+}
+
 async fn parse_throughput(fixtures: &[Fixture], args: &Args) -> Result<ParseResult, String> {
     let now = jiff::Timestamp::now();
     let round_bytes: usize = fixtures.iter().map(|f| f.bytes.len()).sum();
@@ -475,38 +494,16 @@ async fn parse_throughput(fixtures: &[Fixture], args: &Args) -> Result<ParseResu
         parse_idp_metadata(&f.bytes, None, now)
             .map_err(|e| format!("{} does not parse: {e}", f.name))?;
     }
-    let started = Instant::now();
-    let mut rounds = 0u64;
-    let elapsed = loop {
-        for f in fixtures {
-            let parsed = parse_idp_metadata(std::hint::black_box(&f.bytes), None, now);
-            std::hint::black_box(&parsed);
-        }
-        rounds += 1;
-        let e = started.elapsed().as_secs_f64();
-        if e >= args.parse_seconds {
-            break e;
-        }
-    };
-    let ours = (rounds as f64 * round_bytes as f64) / elapsed / (1024.0 * 1024.0);
+    let (ours, rounds) = timed_rounds(fixtures, args.parse_seconds, |bytes| {
+        std::hint::black_box(&parse_idp_metadata(bytes, None, now));
+    });
     // The same, plus what a reconcile then reads: the selected certificate's subject and
     // fingerprints, which the parser leaves to first use.
-    let started = Instant::now();
-    let mut detail_rounds = 0u64;
-    let detail_elapsed = loop {
-        for f in fixtures {
-            if let Ok(parsed) = parse_idp_metadata(std::hint::black_box(&f.bytes), None, now) {
-                std::hint::black_box(parsed.selected_cert().info());
-            }
+    let (with_details, _) = timed_rounds(fixtures, args.parse_seconds, |bytes| {
+        if let Ok(parsed) = parse_idp_metadata(bytes, None, now) {
+            std::hint::black_box(parsed.selected_cert().info());
         }
-        detail_rounds += 1;
-        let e = started.elapsed().as_secs_f64();
-        if e >= args.parse_seconds {
-            break e;
-        }
-    };
-    let with_details =
-        (detail_rounds as f64 * round_bytes as f64) / detail_elapsed / (1024.0 * 1024.0);
+    });
 
     let (reference_mib_s, reference_rounds, reference_note) = match &args.python {
         None => (
