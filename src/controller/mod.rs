@@ -1,0 +1,444 @@
+//! The in-cluster controller: kube-runtime wiring and the reconcile effects.
+//!
+//! One concern per file:
+//! - [`watches`]: what is watched and how changes map to SsoConnections;
+//! - [`sources`]: reading referenced ConfigMaps and Secrets;
+//! - [`reconcile`]: one SsoConnection reconcile, phase by phase;
+//! - [`finalizer`]: the finalizer and deletion in Auth0;
+//! - [`certificate`]: the encrypted certificate Secret;
+//! - [`report`]: status writes and Events;
+//! - this file: the shared [`Context`], requeue timing and `run`.
+
+mod certificate;
+mod finalizer;
+mod reconcile;
+mod report;
+mod sources;
+mod watches;
+
+pub use reconcile::reconcile;
+pub use watches::controller;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use kube::Client;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
+use rand::Rng;
+
+use crate::auth0::Auth0Client;
+use crate::crd::SsoConnection;
+use crate::encrypt::Encryptor;
+use crate::metrics::Metrics;
+use crate::reconcile::Tenant;
+
+/// Field manager for server-side apply.
+pub const FIELD_MANAGER: &str = "sso-operator";
+/// Finalizer added when `deletionPolicy: Delete`.
+pub const FINALIZER: &str = "sso-operator.io/delete-auth0-connection";
+/// Key of the ciphertext in the owned Secret.
+pub const CIPHERTEXT_KEY: &str = "encryptedSigningCert";
+/// Label on every Secret the operator owns (its metadata watch selects on it).
+pub const MANAGED_LABEL: &str = "app.kubernetes.io/managed-by";
+pub(crate) const ANN_BACKEND: &str = "sso-operator.io/encryption-backend";
+pub(crate) const ANN_KEY_ID: &str = "sso-operator.io/encryption-key-id";
+pub(crate) const ANN_CERT_SHA256: &str = "sso-operator.io/certificate-sha256";
+
+/// Errors that stop a reconcile before it can report on the object itself.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// Reading an object the resource references failed (not the resource's fault).
+    #[error("{0}")]
+    Read(String),
+    /// The object lacks a namespace or name.
+    #[error("object without namespace or name")]
+    Unnamed,
+}
+
+/// Everything a reconcile needs.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Auth0 client (one token cache and request budget for all reconciles).
+    pub auth0: Auth0Client,
+    /// Certificate encryption, or why it is not configured.
+    pub encryptor: Result<Encryptor, String>,
+    /// Tenant facts for status.
+    pub tenant: Tenant,
+    /// Drift resync interval.
+    pub resync: Duration,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Event recorder.
+    pub recorder: Recorder,
+    failures: Mutex<HashMap<ObjectRef<SsoConnection>, u32>>,
+}
+
+impl Context {
+    /// Builds the context.
+    pub fn new(
+        client: Client,
+        auth0: Auth0Client,
+        encryptor: Result<Encryptor, String>,
+        tenant: Tenant,
+        resync: Duration,
+        metrics: Metrics,
+        reporter: Reporter,
+    ) -> Context {
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            auth0,
+            encryptor,
+            tenant,
+            resync,
+            metrics,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Context {
+    /// Counts one more consecutive failure of `key`; returns the count (drives backoff).
+    pub(super) fn record_failure(&self, key: &ObjectRef<SsoConnection>) -> u32 {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = failures.entry(key.clone()).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    /// Forgets the failures of `key` after a success or a permanent error.
+    pub(super) fn clear_failures(&self, key: &ObjectRef<SsoConnection>) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+/// Per-object exponential backoff: 5 s doubling to 5 min, ±10% jitter, at least `floor`.
+pub fn backoff(failures: u32, floor: Option<Duration>) -> Duration {
+    let base = 5.0 * 2f64.powi(failures.saturating_sub(1).min(10) as i32);
+    let secs = base.min(300.0) * rand::thread_rng().gen_range(0.9..1.1);
+    let d = Duration::from_secs_f64(secs);
+    floor.map_or(d, |f| d.max(f))
+}
+
+/// The resync interval with ±10% jitter, so resources loaded together do not resync together.
+pub fn jittered(interval: Duration) -> Duration {
+    interval.mul_f64(rand::thread_rng().gen_range(0.9..1.1))
+}
+
+/// Requeue policy for errors that escaped `reconcile` (Kubernetes API failures).
+pub fn error_policy(obj: Arc<SsoConnection>, err: &ControllerError, ctx: Arc<Context>) -> Action {
+    let key = ObjectRef::from_obj(&*obj);
+    let n = ctx.record_failure(&key);
+    tracing::warn!(resource = %key, error = %err, "reconcile error");
+    Action::requeue(backoff(n, None))
+}
+
+/// Waits until the store has seen the first complete list; `false` if its writer is gone.
+///
+/// `Store::wait_until_ready` alone is not enough: kube-runtime's ready signal is a oneshot
+/// receiver that remembers only the waker of its latest poller, and the controller itself
+/// waits on the same store after this task does, so this task would never be woken and
+/// `/readyz` would stay 503 forever. Polling again now and then does not depend on the waker.
+async fn wait_until_listed(store: &reflector::Store<SsoConnection>) -> bool {
+    loop {
+        match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+            Ok(result) => return result.is_ok(),
+            Err(_elapsed) => continue,
+        }
+    }
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run_controller(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    concurrency: u16,
+    health: crate::server::Health,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let (controller, store) = controller(ctx.client.clone(), namespace.as_deref(), concurrency);
+    let metrics = ctx.metrics.clone();
+    let ready_store = store.clone();
+    tokio::spawn(async move {
+        if wait_until_listed(&ready_store).await {
+            health.set_ready(true);
+            tracing::info!("initial list of SsoConnections done; ready");
+        }
+    });
+    let gauge_store = store.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(15));
+        loop {
+            tick.tick().await;
+            let state = gauge_store.state();
+            let ready = state
+                .iter()
+                .filter(|s| s.status.as_ref().is_some_and(reconcile::was_ready))
+                .count();
+            metrics.ready_connections.set(ready as i64);
+            let soonest = state
+                .iter()
+                .filter_map(|s| {
+                    s.status
+                        .as_ref()?
+                        .signing_certificate
+                        .as_ref()?
+                        .not_after
+                        .parse::<Timestamp>()
+                        .ok()
+                })
+                .min();
+            if let Some(t) = soonest {
+                metrics.soonest_cert_expiry.set(t.as_second() as f64);
+            }
+        }
+    });
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "controller event");
+            }
+        })
+        .await;
+}
+
+/// `sso-operator run`: builds clients from flags and runs the controller and the health and
+/// metrics server until SIGTERM/SIGINT.
+pub async fn run(args: crate::cli::RunArgs) -> Result<(), String> {
+    let auth0_config = crate::auth0::Auth0Config::from_args(&args.auth0)
+        .map_err(|e| e.to_string())?
+        .ok_or("Auth0 credentials are required: set --auth0-domain, --auth0-client-id and --auth0-client-secret (or AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET)")?;
+    let tenant = Tenant::new(
+        &auth0_config.domain,
+        args.auth0.auth0_tenant.as_deref(),
+        args.auth0.auth0_public_domain.as_deref(),
+    );
+    let auth0 = Auth0Client::new(auth0_config).map_err(|e| e.to_string())?;
+    match auth0.missing_scopes().await {
+        Ok(missing) if missing.is_empty() => {
+            tracing::info!("Auth0 token carries every required scope")
+        }
+        Ok(missing) => {
+            tracing::warn!(missing = ?missing, "Auth0 token lacks scopes; affected connections will report InsufficientScope")
+        }
+        Err(e) => tracing::warn!(error = %e, "could not check Auth0 scopes at start"),
+    }
+    let encryptor = Encryptor::from_args(&args.encryption).map_err(|e| e.to_string());
+    if let Err(why) = &encryptor {
+        tracing::warn!(error = %why, "certificate encryption is not configured; CertificateEncrypted will be False");
+    }
+    let client = Client::try_default().await.map_err(|e| {
+        format!("cannot build a Kubernetes client (in-cluster config or KUBECONFIG): {e}")
+    })?;
+    let metrics = Metrics::new();
+    let health = crate::server::Health::default();
+    let reporter = Reporter {
+        controller: "sso-operator".into(),
+        instance: args.pod_name.clone(),
+    };
+    let ctx = Arc::new(Context::new(
+        client,
+        auth0.clone(),
+        encryptor,
+        tenant,
+        Duration::from_secs(args.resync_seconds.max(1)),
+        metrics.clone(),
+        reporter,
+    ));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let hook_metrics = metrics.clone();
+    let hook_auth0 = auth0.clone();
+    let hook: crate::server::ScrapeHook = Arc::new(move || {
+        for ((operation, status), count) in hook_auth0.stats().requests {
+            hook_metrics
+                .auth0_requests
+                .get_or_create(&crate::metrics::RequestLabels {
+                    operation: operation.to_string(),
+                    status,
+                })
+                .set(count as i64);
+        }
+    });
+    let router = crate::server::router(health.clone(), metrics, Some(hook));
+    let server = tokio::spawn({
+        let addr = args.metrics_addr.clone();
+        let stop = wait_stop(stop_rx.clone());
+        async move { crate::server::serve(&addr, router, stop).await }
+    });
+    let stop_tx_clone = stop_tx.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested");
+        let _ = stop_tx.send(true);
+    });
+    let mut outcome = Ok(());
+    if args.leader_election {
+        let namespace = args
+            .leader_election_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .or_else(|| {
+                std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+                    .ok()
+                    .map(|s| s.trim().to_string())
+            })
+            .unwrap_or_else(|| "default".to_string());
+        let identity = args
+            .pod_name
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| format!("sso-operator-{}", std::process::id()));
+        let manager = kube_lease_manager::LeaseManagerBuilder::new(ctx.client.clone(), LEASE_NAME)
+            .with_namespace(namespace.clone())
+            .with_identity(identity.clone())
+            .with_duration(args.lease_duration_seconds.max(3))
+            .with_grace(
+                args.lease_grace_seconds
+                    .clamp(1, args.lease_duration_seconds.max(3) - 1),
+            )
+            .with_field_manager(format!("sso-operator-leader-election/{identity}"))
+            .build()
+            .await
+            .map_err(|e| format!("leader election on Lease {namespace}/{LEASE_NAME}: {e}"))?;
+        let (mut leader, lease_task) = manager.watch().await;
+        // A standby replica is healthy and ready; it just does not reconcile.
+        health.set_ready(true);
+        tracing::info!(lease = %format!("{namespace}/{LEASE_NAME}"), identity = %identity, "waiting for leadership");
+        let mut stop = stop_rx.clone();
+        let became_leader = loop {
+            if *leader.borrow_and_update() {
+                break true;
+            }
+            tokio::select! {
+                changed = leader.changed() => if changed.is_err() { break false },
+                _ = stop.wait_for(|s| *s) => break false,
+            }
+        };
+        if became_leader {
+            tracing::info!(identity = %identity, "acquired leadership; reconciling");
+            health.set_ready(false);
+            let mut lost = leader.clone();
+            let (lost_tx, lost_rx) = tokio::sync::watch::channel(false);
+            let lost_watch = tokio::spawn(async move {
+                let _ = lost.wait_for(|l| !*l).await;
+                let _ = lost_tx.send(true);
+            });
+            let stopping = wait_stop(stop_rx.clone());
+            let lost_wait = wait_stop(lost_rx.clone());
+            run_controller(
+                ctx,
+                args.watch_namespace.clone(),
+                args.concurrency.max(1),
+                health.clone(),
+                async move {
+                    tokio::select! {
+                        _ = stopping => {},
+                        _ = lost_wait => {},
+                    }
+                },
+            )
+            .await;
+            lost_watch.abort();
+            if *lost_rx.borrow() && !*stop_rx.borrow() {
+                outcome = Err(
+                    "lost leadership of the Lease; exiting so that the pod restarts as a standby"
+                        .to_string(),
+                );
+            }
+        }
+        // Closing the channel makes the lease manager release the Lease, so a standby takes
+        // over at once rather than after the lease duration.
+        drop(leader);
+        match tokio::time::timeout(Duration::from_secs(5), lease_task).await {
+            Ok(Ok(Ok(_))) => tracing::info!("released the leader-election Lease"),
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "releasing the Lease failed"),
+            _ => tracing::warn!("releasing the Lease timed out"),
+        }
+    } else {
+        run_controller(
+            ctx,
+            args.watch_namespace.clone(),
+            args.concurrency.max(1),
+            health,
+            wait_stop(stop_rx.clone()),
+        )
+        .await;
+    }
+    let _ = stop_tx_clone.send(true);
+    match server.await {
+        Ok(Ok(())) => outcome,
+        Ok(Err(e)) => Err(format!("metrics server on {}: {e}", args.metrics_addr)),
+        Err(e) => Err(format!("metrics server task: {e}")),
+    }
+}
+
+/// Name of the leader-election Lease.
+pub const LEASE_NAME: &str = "sso-operator-leader";
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readiness_is_reported_even_when_the_controller_also_waits_on_the_store() {
+        let (reader, mut writer) = reflector::store::<SsoConnection>();
+        let ours = tokio::spawn({
+            let reader = reader.clone();
+            async move { wait_until_listed(&reader).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The controller's runner waits on the same store after us, as in `run_controller`.
+        let controllers = tokio::spawn({
+            let reader = reader.clone();
+            async move { reader.wait_until_ready().await.is_ok() }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
+        let ready = tokio::time::timeout(Duration::from_secs(10), ours)
+            .await
+            .expect("readiness was never reported after the first list")
+            .expect("the readiness task panicked");
+        assert!(ready);
+        assert!(controllers.await.expect("the controller's wait panicked"));
+    }
+}

@@ -1,0 +1,52 @@
+//! Reads the ConfigMaps and Secrets an SsoConnection references from the API server.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::{Api, Client};
+
+use crate::reconcile::Sources;
+
+/// Reads referenced ConfigMaps and Secrets from the API server (one GET each, no cache).
+pub(super) struct KubeSources {
+    pub(super) client: Client,
+}
+
+impl Sources for KubeSources {
+    async fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+        let cm = api.get_opt(name).await.map_err(|e| e.to_string())?;
+        Ok(cm.map(|cm| {
+            let mut data: BTreeMap<String, Vec<u8>> = cm
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.into_bytes()))
+                .collect();
+            for (k, v) in cm.binary_data.unwrap_or_default() {
+                data.insert(k, v.0);
+            }
+            data
+        }))
+    }
+
+    async fn secret(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let secret = api.get_opt(name).await.map_err(|e| e.to_string())?;
+        Ok(secret.map(|s| {
+            s.data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect()
+        }))
+    }
+}
