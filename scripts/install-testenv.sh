@@ -1,73 +1,102 @@
 #!/usr/bin/env bash
-# Installs what the end-to-end tests need, idempotently: etcd and kubectl-compatible
-# kube-apiserver 1.20.2 built from Debian's source package (see ../shared/design/TESTENV.md).
-# The API server binary is cached outside the repo, keyed by version; later runs reuse it.
-# Prints the path of the kube-apiserver binary on its last line.
+# Installs what the test suite needs, idempotently, and prints the kube-apiserver path on its
+# last line (see docs/TESTENV.md):
+#   - kube-apiserver and kubectl built from the official k8s.io/kubernetes Go module (a small
+#     wrapper module whose `replace`s pin the k8s.io/* staging modules to the matching
+#     v0.x release), with the machine's Go;
+#   - etcd built from its official go.etcd.io/etcd/server/v3 module (Debian's 3.4 is too old
+#     for a current API server);
+#   - helm built from helm.sh/helm/v3;
+#   - from Debian: openssl, lua5.1 (Argo CD health checks), prometheus (promtool).
+# Built binaries are cached outside the repository, keyed by version; later runs reuse them.
+# SSO_KUBE_VERSION selects another Kubernetes release (e.g. 1.33.x for the oldest supported).
 set -euo pipefail
 
-VERSION=1.20.2
+KUBE_VERSION="${SSO_KUBE_VERSION:-1.37.2}"
+ETCD_VERSION=3.7.3
+HELM_VERSION=3.22.0
 CACHE_DIR="${SSO_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sso-operator}"
-BIN="$CACHE_DIR/kube-apiserver-$VERSION"
+BIN_DIR="$CACHE_DIR/bin"
+APISERVER="$BIN_DIR/kube-apiserver-v$KUBE_VERSION"
+KUBECTL="$BIN_DIR/kubectl-v$KUBE_VERSION"
+ETCD="$BIN_DIR/etcd-v$ETCD_VERSION"
+HELM="$BIN_DIR/helm-v$HELM_VERSION"
 
 log() { echo "install-testenv: $*" >&2; }
 
 need_pkgs=()
-command -v etcd >/dev/null 2>&1 || need_pkgs+=(etcd-server)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
-command -v kubectl >/dev/null 2>&1 || need_pkgs+=(kubernetes-client)
-if [ ! -x "$BIN" ]; then
-  [ -x /usr/lib/go-1.19/bin/go ] || need_pkgs+=(golang-1.19-go)
-  command -v rsync >/dev/null 2>&1 || need_pkgs+=(rsync)
-  [ -d /usr/share/gocode/src/github.com/modern-go/reflect2 ] || need_pkgs+=(golang-github-modern-go-reflect2-dev)
-  command -v dpkg-source >/dev/null 2>&1 || need_pkgs+=(dpkg-dev)
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-apt_updated=0
-apt_update() { if [ $apt_updated = 0 ]; then apt-get update -qq >&2; apt_updated=1; fi; }
-
+command -v lua5.1 >/dev/null 2>&1 || need_pkgs+=(lua5.1)
+command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
+command -v git >/dev/null 2>&1 || need_pkgs+=(git)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
-  log "installing ${need_pkgs[*]}"
-  apt_update
+  log "installing ${need_pkgs[*]} from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  # policy-rc.d keeps the prometheus package from trying to start a service.
   apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >&2
 fi
 
-if [ ! -x "$BIN" ]; then
-  mkdir -p "$CACHE_DIR"
-  src_list=/etc/apt/sources.list.d/sso-operator-deb-src.sources
-  if [ ! -f "$src_list" ] && [ ! -f /etc/apt/sources.list.d/sso-operator-deb-src.list ]; then
-    # deb-src entry for the same mirror and suites the machine already uses (deb822 file on
-    # current images, one-line sources.list on older ones).
-    if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-      awk 'BEGIN{RS=""; ORS="\n\n"} /Types: deb/ {sub(/Types: deb( deb-src)?/, "Types: deb-src"); print}' \
-        /etc/apt/sources.list.d/debian.sources > "$src_list"
-    else
-      src_list=/etc/apt/sources.list.d/sso-operator-deb-src.list
-      grep -h '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
-        | sed 's/^deb /deb-src /' > "$src_list"
-    fi
-    apt_updated=0
-  fi
-  apt_update
-  work=$(mktemp -d "$CACHE_DIR/build.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
-  log "building kube-apiserver $VERSION in $work (about 11 minutes on 2 cores, once)"
-  chmod 0755 "$work"
-  # bookworm's package is versioned 1.20.5+really1.20.2: the 1.20.2 tree.
-  (cd "$work" && apt-get source --download-only kubernetes >&2)
-  tarball=$(ls "$work"/kubernetes_*.orig.tar.gz | head -1)
-  mkdir -p "$work/src"
-  tar -C "$work/src" -xzf "$tarball"
-  tree=$(find "$work/src" -mindepth 1 -maxdepth 1 -type d | head -1)
-  # Kubernetes 1.20 vendors reflect2 1.0.1, which crashes under Go >= 1.18; Debian ships 1.0.2.
-  rm -rf "$tree/vendor/github.com/modern-go/reflect2"
-  cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 "$tree/vendor/github.com/modern-go/reflect2"
-  mkdir -p "$tree/.go/src/k8s.io"
-  ln -sfn ../../.. "$tree/.go/src/k8s.io/kubernetes"
-  (cd "$tree" && PATH=/usr/lib/go-1.19/bin:$PATH GOPATH="$tree/.go" GOFLAGS=-mod=vendor CGO_ENABLED=0 \
-     HOME="$work/home" make WHAT=cmd/kube-apiserver >&2)
-  install -m 0755 "$tree/_output/local/bin/linux/amd64/kube-apiserver" "$BIN.tmp"
-  mv "$BIN.tmp" "$BIN"
-  log "cached $BIN"
+command -v go >/dev/null 2>&1 || { log "Go (1.26 or newer) is needed to build the test binaries"; exit 1; }
+mkdir -p "$BIN_DIR"
+export GOFLAGS=-buildvcs=false CGO_ENABLED=0
+
+# go_build NAME MODULE@VERSION LDFLAGS PACKAGE:OUTPUT...
+# Builds packages of MODULE in a throwaway wrapper module; EXTRA_GOMOD is appended to go.mod.
+go_build() {
+  local name="$1" modver="$2" ldflags="$3"; shift 3
+  local work; work=$(mktemp -d "$CACHE_DIR/build-$name.XXXXXX")
+  (
+    cd "$work"
+    printf 'module sso-operator.io/testenv/%s\n\ngo 1.26.0\n\nrequire %s\n%s\n' \
+      "$name" "${modver/@/ }" "${EXTRA_GOMOD:-}" > go.mod
+    for spec in "$@"; do go get "${spec%%:*}@${modver#*@}" >&2; done
+    for spec in "$@"; do
+      go build -trimpath -ldflags "$ldflags" -o "${spec#*:}.tmp" "${spec%%:*}" >&2
+      mv "${spec#*:}.tmp" "${spec#*:}"
+    done
+  )
+  rm -rf "$work"
+}
+
+if [ ! -x "$ETCD" ]; then
+  log "building etcd v$ETCD_VERSION from go.etcd.io/etcd/server/v3 (about 2 minutes, once)"
+  EXTRA_GOMOD="" go_build etcd "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" "-s -w" \
+    "go.etcd.io/etcd/server/v3:$ETCD"
 fi
-echo "$BIN"
+
+if [ ! -x "$HELM" ]; then
+  log "building helm v$HELM_VERSION from helm.sh/helm/v3 (about 3 minutes, once)"
+  EXTRA_GOMOD="" go_build helm "helm.sh/helm/v3@v$HELM_VERSION" \
+    "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm:$HELM"
+fi
+
+if [ ! -x "$APISERVER" ] || [ ! -x "$KUBECTL" ]; then
+  log "building kube-apiserver and kubectl v$KUBE_VERSION from k8s.io/kubernetes (about 10 minutes on 2 cores, once)"
+  gomod_json=$(go mod download -json "k8s.io/kubernetes@v$KUBE_VERSION")
+  gomod=$(printf '%s' "$gomod_json" | sed -n 's/^\s*"GoMod": "\(.*\)",$/\1/p')
+  staging="v0.${KUBE_VERSION#1.}"
+  # k8s.io/kubernetes requires its staging modules at v0.0.0 with `replace`s to ./staging;
+  # a dependent module replaces them with the published release of the same minor.
+  replaces=$(sed -n "s#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/.*#\t\1 => \1 $staging#p" "$gomod")
+  [ -n "$replaces" ] || { log "no staging replaces found in $gomod"; exit 1; }
+  minor="${KUBE_VERSION#1.}"; minor="${minor%%.*}"
+  ld="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld="$ld -X $pkg.gitVersion=v$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ld="$ld -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  EXTRA_GOMOD=$'\nreplace (\n'"$replaces"$'\n)' go_build kubernetes "k8s.io/kubernetes@v$KUBE_VERSION" "$ld" \
+    "k8s.io/kubernetes/cmd/kube-apiserver:$APISERVER" "k8s.io/kubernetes/cmd/kubectl:$KUBECTL"
+fi
+
+# Stable names the tests use (SSO_ETCD, SSO_KUBECTL, SSO_HELM override them).
+ln -sfn "$(basename "$ETCD")" "$BIN_DIR/etcd"
+ln -sfn "$(basename "$HELM")" "$BIN_DIR/helm"
+ln -sfn "$(basename "$KUBECTL")" "$BIN_DIR/kubectl"
+log "etcd: $("$ETCD" --version | head -1)"
+log "helm: $("$HELM" version --short)"
+log "kubectl: $("$KUBECTL" version --client 2>/dev/null | head -1)"
+log "kube-apiserver: $("$APISERVER" --version)"
+echo "$APISERVER"

@@ -20,6 +20,7 @@ pub const GROUP: &str = "sso-operator.io";
     group = "sso-operator.io",
     version = "v1alpha1",
     kind = "SsoConnection",
+    doc = "An enterprise SAML single sign-on connection in Auth0 (Auth0 as the service provider), configured from a customer's IdP federation metadata. The operator creates or updates the Auth0 samlp connection by merging its fields over the existing options, stores the IdP signing certificate encrypted in a Secret, and reports Ready and CertificateEncrypted conditions.",
     plural = "ssoconnections",
     shortname = "sso",
     category = "sso-operator",

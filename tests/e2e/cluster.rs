@@ -1,6 +1,7 @@
-//! A real kube-apiserver 1.20 + etcd on loopback (see TESTENV.md), with the CRD and the
-//! operator's RBAC from `deploy/` installed, and a kubeconfig for the operator's
-//! ServiceAccount so the operator runs under exactly the RBAC users apply.
+//! A real kube-apiserver (1.37, built by `scripts/install-testenv.sh`) + etcd on loopback (see
+//! docs/TESTENV.md), with the CRDs installed server-side as users install them and the
+//! operator's RBAC from `deploy/`, and a kubeconfig for the operator's ServiceAccount so the
+//! operator runs under exactly the RBAC users apply.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -11,7 +12,8 @@ use tokio::io::AsyncWriteExt;
 
 use crate::process::{Supervised, free_ports, spawn_supervised};
 
-const APISERVER_VERSION: &str = "1.20.2";
+/// The release `scripts/install-testenv.sh` builds by default (`SSO_KUBE_VERSION` there).
+const APISERVER_VERSION: &str = "1.37.2";
 
 /// Runs `kubectl` with one kubeconfig.
 #[derive(Clone, Debug)]
@@ -80,7 +82,8 @@ pub fn checked(args: &[&str], out: Output) -> Result<String, String> {
     }
 }
 
-/// kubectl 1.32 warns about every request to a 1.20 server; that noise hides real errors.
+/// kubectl warns about every request to a server more than one minor apart (e.g. a 1.37
+/// kubectl against the oldest supported server); that noise hides real errors.
 pub fn without_skew_warning(stderr: &str) -> String {
     stderr
         .lines()
@@ -97,20 +100,37 @@ pub struct Cluster {
     pub operator: Kubectl,
     /// `https://127.0.0.1:PORT`.
     pub server: String,
+    /// `--version` of the running API server, e.g. `Kubernetes v1.37.2`.
+    pub version: String,
     // Field order matters: processes stop before the directory holding their data goes.
     apiserver: Supervised,
+    apiserver_args: ApiServerArgs,
     etcd: Supervised,
     dir: tempfile::TempDir,
+}
+
+/// What it takes to start the API server again with the same port, certificates and etcd.
+struct ApiServerArgs {
+    bin: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+}
+
+impl ApiServerArgs {
+    fn spawn(&self) -> Result<Supervised, String> {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(&self.args);
+        spawn_supervised("kube-apiserver", cmd, &self.log)
+    }
 }
 
 impl Cluster {
     /// Starts etcd and kube-apiserver and installs the CRD and the operator's RBAC.
     pub async fn start(repo: &Path) -> Result<Cluster, String> {
         let apiserver_bin = find_apiserver()?;
-        let etcd_bin =
-            std::env::var_os("SSO_ETCD").map_or_else(|| PathBuf::from("etcd"), PathBuf::from);
-        let kubectl_bin =
-            std::env::var_os("SSO_KUBECTL").map_or_else(|| PathBuf::from("kubectl"), PathBuf::from);
+        // etcd and kubectl are built and cached beside the API server by install-testenv.sh.
+        let etcd_bin = tool_beside(&apiserver_bin, "SSO_ETCD", "etcd");
+        let kubectl_bin = tool_beside(&apiserver_bin, "SSO_KUBECTL", "kubectl");
         for (bin, what) in [(&etcd_bin, "etcd"), (&kubectl_bin, "kubectl")] {
             if Command::new(bin)
                 .arg("--version")
@@ -171,29 +191,28 @@ impl Cluster {
         )?;
 
         let server = format!("https://127.0.0.1:{api_port}");
-        let mut api_cmd = Command::new(&apiserver_bin);
-        api_cmd
-            .arg(format!("--etcd-servers={etcd_url}"))
-            .arg("--bind-address=127.0.0.1")
-            .arg("--advertise-address=127.0.0.1")
-            .arg(format!("--secure-port={api_port}"))
-            .arg(format!("--cert-dir={}", d.join("certs").display()))
-            .arg("--service-cluster-ip-range=10.0.0.0/24")
-            .arg("--service-account-issuer=https://kubernetes.default.svc")
-            .arg(format!("--service-account-key-file={}", sa_pub.display()))
-            .arg(format!(
-                "--service-account-signing-key-file={}",
-                sa_key.display()
-            ))
-            .arg(format!(
-                "--token-auth-file={}",
-                d.join("tokens.csv").display()
-            ))
-            .arg("--authorization-mode=RBAC")
-            .arg("--disable-admission-plugins=ServiceAccount")
-            .arg("--profiling=false");
-        let mut apiserver =
-            spawn_supervised("kube-apiserver", api_cmd, &d.join("kube-apiserver.log"))?;
+        let apiserver_args = ApiServerArgs {
+            bin: apiserver_bin.clone(),
+            args: vec![
+                format!("--etcd-servers={etcd_url}"),
+                "--bind-address=127.0.0.1".into(),
+                "--advertise-address=127.0.0.1".into(),
+                // No kubernetes Service endpoints for a loopback address (refused since 1.3x).
+                "--endpoint-reconciler-type=none".into(),
+                format!("--secure-port={api_port}"),
+                format!("--cert-dir={}", d.join("certs").display()),
+                "--service-cluster-ip-range=10.0.0.0/24".into(),
+                "--service-account-issuer=https://kubernetes.default.svc".into(),
+                format!("--service-account-key-file={}", sa_pub.display()),
+                format!("--service-account-signing-key-file={}", sa_key.display()),
+                format!("--token-auth-file={}", d.join("tokens.csv").display()),
+                "--authorization-mode=RBAC".into(),
+                "--disable-admission-plugins=ServiceAccount".into(),
+                "--profiling=false".into(),
+            ],
+            log: d.join("kube-apiserver.log"),
+        };
+        let mut apiserver = apiserver_args.spawn()?;
 
         let cache_dir = d.join("kubectl-cache");
         let admin_cfg = d.join("admin.kubeconfig");
@@ -204,45 +223,24 @@ impl Cluster {
             cache_dir: cache_dir.clone(),
         };
 
-        let started = Instant::now();
-        loop {
-            for p in [&mut etcd, &mut apiserver] {
-                if let Some(status) = p.exited() {
-                    return Err(format!(
-                        "{} exited during start-up ({status}); last log lines:\n{}",
-                        p.log_path().display(),
-                        p.log_tail(30)
-                    ));
-                }
-            }
-            match admin.ok(&["get", "--raw", "/readyz"]).await {
-                Ok(body) if body.trim() == "ok" => break,
-                Ok(_) | Err(_) if started.elapsed() < Duration::from_secs(90) => {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                Ok(body) => return Err(format!("kube-apiserver not ready after 90 s: {body}")),
-                Err(e) => {
-                    return Err(format!(
-                        "kube-apiserver not ready after 90 s: {e}\nlast log lines:\n{}",
-                        apiserver.log_tail(30)
-                    ));
-                }
-            }
-        }
+        wait_ready(&admin, &mut [&mut etcd, &mut apiserver]).await?;
+        let version = run_quiet_output(Command::new(&apiserver_bin).arg("--version"))?
+            .trim()
+            .to_string();
 
+        // Exactly as the README tells users: server-side apply, with the server's field
+        // validation (strict by default) and the CRDs' CEL rules compiled by the server.
         let crds = repo.join("crds");
-        let crds = crds.to_string_lossy();
-        // The 1.20 server predates CEL: `x-kubernetes-validations` fails client-side
-        // validation and is dropped by the server (TESTENV.md).
         admin
-            .ok(&["create", "--validate=false", "-f", &crds])
+            .ok(&["apply", "--server-side", "-f", &crds.to_string_lossy()])
             .await?;
         admin
             .ok(&[
                 "wait",
                 "--for=condition=Established",
                 "--timeout=60s",
-                "crd/ssoconnections.sso-operator.io",
+                "crd",
+                "--all",
             ])
             .await?;
 
@@ -280,7 +278,9 @@ impl Cluster {
             admin,
             operator,
             server,
+            version,
             apiserver,
+            apiserver_args,
             etcd,
             dir,
         })
@@ -296,6 +296,16 @@ impl Cluster {
         self.apiserver.log_tail(n)
     }
 
+    /// Stops the API server (SIGTERM), keeps it down for `down`, and starts it again with the
+    /// same port, certificates and etcd — what a managed control-plane upgrade does. Returns
+    /// once `/readyz` answers `ok` again.
+    pub async fn restart_apiserver(&mut self, down: Duration) -> Result<(), String> {
+        self.apiserver.terminate(Duration::from_secs(10));
+        tokio::time::sleep(down).await;
+        self.apiserver = self.apiserver_args.spawn()?;
+        wait_ready(&self.admin, &mut [&mut self.etcd, &mut self.apiserver]).await
+    }
+
     /// Stops the API server, then etcd (also done on drop).
     pub fn stop(&mut self) {
         self.apiserver.terminate(Duration::from_secs(5));
@@ -309,7 +319,51 @@ impl Drop for Cluster {
     }
 }
 
-fn find_apiserver() -> Result<PathBuf, String> {
+/// Polls `/readyz` for up to 90 s, failing early when one of `procs` exits.
+async fn wait_ready(admin: &Kubectl, procs: &mut [&mut Supervised]) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        for p in procs.iter_mut() {
+            if let Some(status) = p.exited() {
+                return Err(format!(
+                    "{} exited during start-up ({status}); last log lines:\n{}",
+                    p.log_path().display(),
+                    p.log_tail(30)
+                ));
+            }
+        }
+        match admin.ok(&["get", "--raw", "/readyz"]).await {
+            Ok(body) if body.trim() == "ok" => return Ok(()),
+            Ok(_) | Err(_) if started.elapsed() < Duration::from_secs(90) => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Ok(body) => return Err(format!("kube-apiserver not ready after 90 s: {body}")),
+            Err(e) => {
+                let tail = procs.last().map(|p| p.log_tail(30)).unwrap_or_default();
+                return Err(format!(
+                    "kube-apiserver not ready after 90 s: {e}\nlast log lines:\n{tail}"
+                ));
+            }
+        }
+    }
+}
+
+/// `$ENV_VAR`, else `NAME` in the directory of the API server binary (where
+/// install-testenv.sh caches it), else `NAME` on `PATH`.
+pub fn tool_beside(apiserver: &Path, env_var: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env_var) {
+        return PathBuf::from(p);
+    }
+    let beside = apiserver.with_file_name(name);
+    if beside.is_file() {
+        beside
+    } else {
+        PathBuf::from(name)
+    }
+}
+
+/// The kube-apiserver binary: `SSO_KUBE_APISERVER`, else the cached build.
+pub fn find_apiserver() -> Result<PathBuf, String> {
     let path = match std::env::var_os("SSO_KUBE_APISERVER") {
         Some(p) => PathBuf::from(p),
         None => {
@@ -323,7 +377,7 @@ fn find_apiserver() -> Result<PathBuf, String> {
                     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/sso-operator"))
                 })
                 .ok_or("neither SSO_KUBE_APISERVER nor HOME is set")?;
-            cache.join(format!("kube-apiserver-{APISERVER_VERSION}"))
+            cache.join(format!("bin/kube-apiserver-v{APISERVER_VERSION}"))
         }
     };
     if path.is_file() {
@@ -331,7 +385,7 @@ fn find_apiserver() -> Result<PathBuf, String> {
     } else {
         Err(format!(
             "kube-apiserver {APISERVER_VERSION} not found at {}.\n\
-             The end-to-end tests need a real API server. Build and cache it once (about 11 minutes):\n\
+             The end-to-end tests need a real API server. Build and cache it once (about 10 minutes):\n\
              \n    scripts/install-testenv.sh\n\n\
              or point SSO_KUBE_APISERVER at an existing kube-apiserver binary.",
             path.display()
@@ -373,11 +427,15 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
 }
 
 fn run_quiet(cmd: &mut Command) -> Result<(), String> {
+    run_quiet_output(cmd).map(drop)
+}
+
+fn run_quiet_output(cmd: &mut Command) -> Result<String, String> {
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
     if out.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(format!(
             "{:?} failed: {}",

@@ -197,6 +197,17 @@ pub async fn applied_example_becomes_ready_with_encrypted_certificate(
     let examples = env.repo_path("deploy/examples/acme-azure.yaml");
     env.kubectl_ok(&["apply", "-n", ns, "-f", &examples.to_string_lossy()])
         .await?;
+    // What a pipeline would run: `kubectl wait` understands the Ready condition.
+    env.kubectl_ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "--timeout=60s",
+        "-n",
+        ns,
+        "ssoconnection/acme",
+    ])
+    .await
+    .map_err(|e| format!("`kubectl wait --for=condition=Ready` did not succeed: {e}"))?;
     let obj = wait_ready(env, ns, "acme", "True", "Synced").await?;
     let st = &obj["status"];
     let conn_name = st["connectionName"]

@@ -34,6 +34,7 @@ pub fn all() -> Vec<Scenario> {
         scenario!(setup::crd_installs_and_kubectl_shows_columns),
         scenario!(setup::operator_rbac_is_least_privilege),
         scenario!(setup::examples_validate_against_the_schema),
+        scenario!(setup::cel_rules_are_enforced_by_the_server),
         scenario!(controller::applied_example_becomes_ready_with_encrypted_certificate),
         scenario!(controller::metadata_edit_rotates_certificate_with_one_patch),
         scenario!(controller::restrict_sso_only_and_enabled_clients),

@@ -77,6 +77,20 @@ pub async fn crd_installs_and_kubectl_shows_columns(env: &Env, ns: &str) -> Resu
             ));
         }
     }
+    // The kind's own description, not kube-derive's "Auto-generated derived type …".
+    let explain_kind = env.kubectl_ok(&["explain", "ssoconnection"]).await?;
+    let description = explain_kind
+        .split("DESCRIPTION:")
+        .nth(1)
+        .and_then(|d| d.split("FIELDS:").next())
+        .unwrap_or_default();
+    if !description.contains("single sign-on connection in Auth0")
+        || description.contains("Auto-generated")
+    {
+        return Err(format!(
+            "`kubectl explain ssoconnection` does not describe the kind:\n{explain_kind}"
+        ));
+    }
     let explain_domain = env
         .kubectl_ok(&["explain", "ssoconnection.spec.companyDomain"])
         .await?;
@@ -331,6 +345,64 @@ spec:
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// The CRD's CEL rules run on the server: `connectionName` can be neither changed nor removed
+/// once set, and the refusal carries the CRD's message. Other edits still go through.
+pub async fn cel_rules_are_enforced_by_the_server(env: &Env, ns: &str) -> Result<(), String> {
+    let manifest = |connection: Option<&str>, domain: &str| {
+        let name_line = connection
+            .map(|c| format!("  connectionName: {c}\n"))
+            .unwrap_or_default();
+        format!(
+            "apiVersion: sso-operator.io/v1alpha1
+kind: SsoConnection
+metadata: {{name: cel}}
+spec:
+  companyDomain: {domain}
+{name_line}  metadata: {{configMapRef: {{name: m, key: k}}}}
+"
+        )
+    };
+    let apply = ["apply", "--server-side", "-n", ns, "-f", "-"];
+    env.kubectl_ok_stdin(&apply, &manifest(Some("cel-one"), "example.com"))
+        .await?;
+    // An unrelated edit is allowed (the transition rule compares only the name).
+    env.kubectl_ok_stdin(&apply, &manifest(Some("cel-one"), "example.org"))
+        .await
+        .map_err(|e| format!("an edit that keeps connectionName was refused: {e}"))?;
+    for (change, expected) in [
+        (
+            manifest(Some("cel-two"), "example.org"),
+            "connectionName is immutable: Auth0 cannot rename a connection",
+        ),
+        (
+            manifest(None, "example.org"),
+            "connectionName is immutable: it cannot be removed once set",
+        ),
+    ] {
+        match env.kubectl_ok_stdin(&apply, &change).await {
+            Ok(out) => {
+                return Err(format!(
+                    "the server accepted a forbidden connectionName change: {out}\n{change}"
+                ));
+            }
+            Err(e) if e.contains(expected) => {}
+            Err(e) => {
+                return Err(format!(
+                    "refused, but without the CRD's message {expected:?}: {e}"
+                ));
+            }
+        }
+    }
+    let obj = env.get_json("ssoconnection", ns, "cel").await?;
+    if obj["spec"]["connectionName"] != "cel-one" {
+        return Err(format!(
+            "connectionName changed despite the refusal: {}",
+            obj["spec"]
+        ));
     }
     Ok(())
 }
