@@ -115,7 +115,7 @@ fn main() -> ExitCode {
 
 async fn run(args: &Args) -> Result<(), String> {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let fixtures_dir = repo.join("../shared/fixtures/idp-metadata");
+    let fixtures_dir = repo.join("tests/fixtures/idp-metadata");
     let fixtures = ok_fixtures(&fixtures_dir)?;
     let mut out = json!({});
 

@@ -338,7 +338,7 @@ mod tests {
     pub(crate) fn okta_cert() -> Certificate {
         let xml = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/idp-metadata/okta-app.xml"
+            "/tests/fixtures/idp-metadata/okta-app.xml"
         ))
         .unwrap();
         let start = xml.find("X509Certificate>").unwrap() + "X509Certificate>".len();

@@ -25,7 +25,7 @@ const FAKE_KEY_BODY: &str = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQD
 
 fn fixture_cert(file: &str) -> Certificate {
     let xml = std::fs::read_to_string(format!(
-        "{}/../shared/fixtures/idp-metadata/{file}",
+        "{}/tests/fixtures/idp-metadata/{file}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
