@@ -1,4 +1,4 @@
-//! Benchmarks of the figures ARCHITECTURE.md §7 promises, each run side by side in one process
+//! Benchmarks of the figures docs/ARCHITECTURE.md §7 promises, each run side by side in one process
 //! run: Auth0 calls per reconcile, convergence of N SsoConnections under a rate limit (real
 //! kube-apiserver + etcd, the release `sso-operator run`, the `auth0-emulator` binary), peak
 //! RSS of the operator, and metadata parse throughput next to python3-saml.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests need, idempotently: etcd and kubectl-compatible
-# kube-apiserver 1.20.2 built from Debian's source package (see ../shared/design/TESTENV.md).
+# kube-apiserver 1.20.2 built from Debian's source package (see docs/TESTENV.md).
 # The API server binary is cached outside the repo, keyed by version; later runs reuse it.
 # Prints the path of the kube-apiserver binary on its last line.
 set -euo pipefail

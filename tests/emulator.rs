@@ -1,4 +1,4 @@
-//! Behaviour of `auth0-emulator` (AUTH0_API.md §11), driven over HTTP with reqwest against an
+//! Behaviour of `auth0-emulator` (docs/AUTH0_API.md §11), driven over HTTP with reqwest against an
 //! in-process instance on a free port.
 
 use std::net::SocketAddr;

@@ -1,4 +1,4 @@
-//! A real kube-apiserver 1.20 + etcd on loopback (see TESTENV.md), with the CRD and the
+//! A real kube-apiserver 1.20 + etcd on loopback (see docs/TESTENV.md), with the CRD and the
 //! operator's RBAC from `deploy/` installed, and a kubeconfig for the operator's
 //! ServiceAccount so the operator runs under exactly the RBAC users apply.
 
@@ -233,7 +233,7 @@ impl Cluster {
         let crds = repo.join("crds");
         let crds = crds.to_string_lossy();
         // The 1.20 server predates CEL: `x-kubernetes-validations` fails client-side
-        // validation and is dropped by the server (TESTENV.md).
+        // validation and is dropped by the server (docs/TESTENV.md §4).
         admin
             .ok(&["create", "--validate=false", "-f", &crds])
             .await?;
