@@ -1,4 +1,4 @@
-//! Benchmarks of the figures ARCHITECTURE.md §7 promises, each run side by side in one process
+//! Benchmarks of the figures docs/ARCHITECTURE.md §7 promises, each run side by side in one process
 //! run: Auth0 calls per reconcile, convergence of N SsoConnections under a rate limit (real
 //! kube-apiserver + etcd, the release `sso-operator run`, the `auth0-emulator` binary), peak
 //! RSS of the operator, and metadata parse throughput next to python3-saml.
@@ -115,7 +115,7 @@ fn main() -> ExitCode {
 
 async fn run(args: &Args) -> Result<(), String> {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let fixtures_dir = repo.join("../shared/fixtures/idp-metadata");
+    let fixtures_dir = repo.join("tests/fixtures/idp-metadata");
     let fixtures = ok_fixtures(&fixtures_dir)?;
     let mut out = json!({});
 

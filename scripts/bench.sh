@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks (ARCHITECTURE.md §7): Auth0 calls per reconcile, convergence of N = 100 at 2 req/s
+# Benchmarks (docs/ARCHITECTURE.md §7): Auth0 calls per reconcile, convergence of N = 100 at 2 req/s
 # and N = 1,000 at 16 req/s on a real kube-apiserver, peak RSS of `sso-operator run`, metadata
 # parse throughput next to python3-saml. Prints a table; the last line is one JSON object.
 # Installs what it needs (idempotent): the test environment and a venv with python3-saml.

@@ -278,7 +278,7 @@ pub fn auth0_expires(ts: Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%S.000Z").to_string()
 }
 
-/// Parses a stored Auth0 `signingCert` value as AUTH0_API.md §5 describes: raw PEM, or base64
+/// Parses a stored Auth0 `signingCert` value as docs/AUTH0_API.md §5 describes: raw PEM, or base64
 /// of PEM, or base64 of DER.
 pub fn parse_signing_cert_value(stored: &str) -> Result<Certificate, CertError> {
     let trimmed = stored.trim();
@@ -338,7 +338,7 @@ mod tests {
     pub(crate) fn okta_cert() -> Certificate {
         let xml = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/idp-metadata/okta-app.xml"
+            "/tests/fixtures/idp-metadata/okta-app.xml"
         ))
         .unwrap();
         let start = xml.find("X509Certificate>").unwrap() + "X509Certificate>".len();

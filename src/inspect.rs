@@ -188,10 +188,7 @@ mod tests {
 
     use super::*;
 
-    const FIXTURES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/idp-metadata"
-    );
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/idp-metadata");
 
     fn now() -> Timestamp {
         "2026-11-23T00:00:00Z".parse().unwrap()

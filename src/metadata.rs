@@ -1112,10 +1112,10 @@ mod tests {
         "2026-11-23T00:00:00Z".parse().unwrap()
     }
 
-    /// The distinct `X509Certificate` texts of a shared fixture, in document order.
+    /// The distinct `X509Certificate` texts of a fixture, in document order.
     fn fixture_certs(file: &str) -> Vec<String> {
         let path = format!(
-            "{}/../shared/fixtures/idp-metadata/{file}",
+            "{}/tests/fixtures/idp-metadata/{file}",
             env!("CARGO_MANIFEST_DIR")
         );
         let xml = std::fs::read_to_string(path).unwrap();

@@ -1,5 +1,5 @@
 //! Desired Auth0 options from the spec and the IdP metadata, read-merge-write over the
-//! connection Auth0 holds, and the human-readable diff (pure; AUTH0_API.md §10).
+//! connection Auth0 holds, and the human-readable diff (pure; docs/AUTH0_API.md §10).
 //!
 //! [`desired_state`] turns spec + metadata + key pairs into the managed option values;
 //! [`plan_connection`] compares them with the connection read from Auth0 and decides between
@@ -233,7 +233,7 @@ impl PlanError {
     }
 }
 
-/// Computes the managed option values (AUTH0_API.md §10, managed keys table).
+/// Computes the managed option values (docs/AUTH0_API.md §10, managed keys table).
 pub fn desired_state(inputs: &PlanInputs) -> Result<Desired, PlanError> {
     let spec = inputs.spec;
     let idp = inputs.idp;
@@ -540,7 +540,7 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// Step 2–8 of AUTH0_API.md §10 over the connection read from Auth0 (None = does not exist).
+/// Step 2–8 of docs/AUTH0_API.md §10 over the connection read from Auth0 (None = does not exist).
 pub fn plan_connection(
     desired: &Desired,
     name: &str,
@@ -762,7 +762,7 @@ fn merge_options(
     (changes, Some(merged))
 }
 
-/// SHA-1 of the stored `signingCert` (AUTH0_API.md §5), else `thumbprints[0]`.
+/// SHA-1 of the stored `signingCert` (docs/AUTH0_API.md §5), else `thumbprints[0]`.
 fn stored_thumbprint(current: &Map<String, Value>) -> Option<String> {
     let stored = current.get(SIGNING_CERT)?.as_str()?;
     certs::parse_signing_cert_value(stored)

@@ -557,7 +557,7 @@ fn check_private_key(key_pem: &str, cert: &crate::certs::Certificate) -> Result<
     Ok(())
 }
 
-/// The status after a successful sync: every field of ARCHITECTURE.md §2 except the
+/// The status after a successful sync: every field of docs/ARCHITECTURE.md §2 except the
 /// encryption ones, which the caller adds.
 pub fn synced_status(
     res: &SsoConnection,

@@ -145,7 +145,7 @@ pub fn truncate(message: &str, max: usize) -> String {
     out
 }
 
-/// SP-side values the IdP administrator needs (AUTH0_API.md §7).
+/// SP-side values the IdP administrator needs (docs/AUTH0_API.md §7).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpEndpoints {
     /// `urn:auth0:{tenant}:{connection}`.

@@ -606,7 +606,7 @@ mod against_emulator {
     fn signing_cert() -> String {
         let xml = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/idp-metadata/okta-app.xml"
+            "/tests/fixtures/idp-metadata/okta-app.xml"
         ))
         .expect("fixture");
         let start = xml.find("X509Certificate>").expect("cert") + "X509Certificate>".len();

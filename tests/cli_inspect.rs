@@ -9,7 +9,7 @@ use serde_json::Value;
 const SSO: &str = env!("CARGO_BIN_EXE_sso-operator");
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/idp-metadata")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/idp-metadata")
 }
 
 fn inspect(file: &Path, entity_id: Option<&str>) -> (i32, Value) {

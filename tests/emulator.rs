@@ -1,4 +1,4 @@
-//! Behaviour of `auth0-emulator` (AUTH0_API.md §11), driven over HTTP with reqwest against an
+//! Behaviour of `auth0-emulator` (docs/AUTH0_API.md §11), driven over HTTP with reqwest against an
 //! in-process instance on a free port.
 
 use std::net::SocketAddr;
@@ -21,7 +21,7 @@ const OKTA_SHA1: &str = "4b53172957fc1b59fd11530518ef16ad9d7914dc";
 fn okta_cert() -> Certificate {
     let xml = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/idp-metadata/okta-app.xml"
+        "/tests/fixtures/idp-metadata/okta-app.xml"
     ))
     .unwrap();
     let start = xml.find("X509Certificate>").unwrap() + "X509Certificate>".len();

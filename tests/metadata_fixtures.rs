@@ -1,4 +1,4 @@
-//! Every entry of the shared IdP metadata fixtures' `expected.json`, through the parser and
+//! Every entry of `tests/fixtures/idp-metadata/expected.json`, through the parser and
 //! through `metadata inspect`'s renderer.
 
 use std::path::{Path, PathBuf};
@@ -12,10 +12,7 @@ use sso_operator::cli::OutputFormat;
 use sso_operator::inspect::render;
 use sso_operator::metadata::{IdpMetadata, MetadataError, parse_idp_metadata};
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/idp-metadata"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/idp-metadata");
 
 /// Inside the window in which every recorded certificate status holds.
 fn now() -> Timestamp {

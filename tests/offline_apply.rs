@@ -14,7 +14,7 @@ const EMULATOR: &str = env!("CARGO_BIN_EXE_auth0-emulator");
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/fixtures/idp-metadata")
+            .join("tests/fixtures/idp-metadata")
             .join(name),
     )
     .unwrap()

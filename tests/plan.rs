@@ -25,7 +25,7 @@ const FAKE_KEY_BODY: &str = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQD
 
 fn fixture_cert(file: &str) -> Certificate {
     let xml = std::fs::read_to_string(format!(
-        "{}/../shared/fixtures/idp-metadata/{file}",
+        "{}/tests/fixtures/idp-metadata/{file}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
@@ -189,7 +189,7 @@ fn worked_example_spec() -> SsoConnectionSpec {
     }))
 }
 
-/// The current options of AUTH0_API.md §10's worked example, with the fixture certificate
+/// The current options of docs/AUTH0_API.md §10's worked example, with the fixture certificate
 /// in place of the example's elided one.
 fn worked_example_current(cert: &Certificate) -> Value {
     json!({"signInEndpoint":"https://login.example-idp.com/saml2/sso","signOutEndpoint":"https://login.example-idp.com/saml2/slo",

@@ -102,7 +102,7 @@ pub fn with_symmetric_jitter(delay: Duration, spread: f64, unit: f64) -> Duratio
     delay.mul_f64((1.0 + spread * (2.0 * unit - 1.0)).max(0.0))
 }
 
-/// How long to wait after a 429 (AUTH0_API.md §8): `Retry-After` seconds if present, else
+/// How long to wait after a 429 (docs/AUTH0_API.md §8): `Retry-After` seconds if present, else
 /// `x-ratelimit-reset − now` (epoch seconds); plus `jitter_unit`·25 %; clamped to the timing's
 /// bounds.
 pub fn rate_limit_wait(

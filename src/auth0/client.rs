@@ -1,5 +1,5 @@
 //! The Auth0 Management API client: typed connection calls over one cached token, one shared
-//! request budget and the retry rules of AUTH0_API.md §8.
+//! request budget and the retry rules of docs/AUTH0_API.md §8.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -439,7 +439,7 @@ impl Auth0Client {
         Ok(())
     }
 
-    /// The required scopes (AUTH0_API.md §1.5) the token was not granted; fetches a token if
+    /// The required scopes (docs/AUTH0_API.md §1.5) the token was not granted; fetches a token if
     /// none is cached.
     pub async fn missing_scopes(&self) -> Result<Vec<&'static str>, Auth0Error> {
         Ok(self.token().await?.missing_scopes())

@@ -1,4 +1,4 @@
-//! Auth0 Management API wire model for connections (AUTH0_API.md §2). Separate from the CRD
+//! Auth0 Management API wire model for connections (docs/AUTH0_API.md §2). Separate from the CRD
 //! types; `plan` is the one place that translates between them.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Management API access tokens (AUTH0_API.md §1): the cached token, its refresh timing and the
+//! Management API access tokens (docs/AUTH0_API.md §1): the cached token, its refresh timing and the
 //! scopes the operator needs.
 
 use std::fmt;
@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::secret::SecretString;
 
-/// The six scopes the operator's token needs (AUTH0_API.md §1.5).
+/// The six scopes the operator's token needs (docs/AUTH0_API.md §1.5).
 pub const REQUIRED_SCOPES: [&str; 6] = [
     "read:connections",
     "create:connections",
@@ -44,7 +44,7 @@ fn deserialize_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SecretSt
     String::deserialize(d).map(SecretString::new)
 }
 
-/// A token endpoint error body (OAuth shape, AUTH0_API.md §1.3).
+/// A token endpoint error body (OAuth shape, docs/AUTH0_API.md §1.3).
 #[derive(Deserialize, Debug, Default)]
 pub struct TokenErrorBody {
     /// `access_denied`, `invalid_client`, …

@@ -1,4 +1,4 @@
-//! `auth0-emulator`: serves the Auth0 Management API subset of AUTH0_API.md §11 locally.
+//! `auth0-emulator`: serves the Auth0 Management API subset of docs/AUTH0_API.md §11 locally.
 
 use std::io::Write;
 use std::process::ExitCode;

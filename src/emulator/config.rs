@@ -17,7 +17,7 @@ pub const DEFAULT_CLIENT_ID: &str = "sso-operator-emulator";
 /// Secret of the default machine-to-machine client.
 pub const DEFAULT_CLIENT_SECRET: &str = "emulator-secret";
 
-/// The six scopes the operator needs (AUTH0_API.md §1.5), granted to the default client.
+/// The six scopes the operator needs (docs/AUTH0_API.md §1.5), granted to the default client.
 pub const ALL_SCOPES: [&str; 6] = [
     "read:connections",
     "create:connections",
@@ -77,7 +77,7 @@ impl FromStr for ClientSpec {
     }
 }
 
-/// Rate-limit policy of the `/api/v2` endpoints (AUTH0_API.md §8).
+/// Rate-limit policy of the `/api/v2` endpoints (docs/AUTH0_API.md §8).
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub enum RateLimit {
     /// No limit (headers still sent, with a large bucket).

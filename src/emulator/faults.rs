@@ -84,7 +84,7 @@ pub enum Phase {
     After,
 }
 
-/// One fault rule (AUTH0_API.md §11, fault rule table).
+/// One fault rule (docs/AUTH0_API.md §11, fault rules).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FaultRule {
     /// HTTP method to match; `None` or `*` matches any.

@@ -1,4 +1,4 @@
-//! `auth0-emulator`: a local, faithful Auth0 Management API subset (AUTH0_API.md §11) for
+//! `auth0-emulator`: a local, faithful Auth0 Management API subset (docs/AUTH0_API.md §11) for
 //! tests, the offline `apply` command, the demo and benchmarks.
 //!
 //! Everything is served by one handler ([`routes`]) so that rate limiting, fault injection,

@@ -1,4 +1,4 @@
-//! Token buckets behind the `x-ratelimit-*` headers and the 429 answer (AUTH0_API.md §8).
+//! Token buckets behind the `x-ratelimit-*` headers and the 429 answer (docs/AUTH0_API.md §8).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

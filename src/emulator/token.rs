@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// RSA key size. 2048 bits is what Auth0 uses and is fast with the optimised `rsa` profile.
 const KEY_BITS: usize = 2048;
 
-/// The claims of a Management API token (AUTH0_API.md §1.2).
+/// The claims of a Management API token (docs/AUTH0_API.md §1.2).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Claims {
     /// `https://{domain}/`.

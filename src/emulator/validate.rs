@@ -1,4 +1,4 @@
-//! Payload validation and server-derived fields of connection writes (AUTH0_API.md §2–§6, §9).
+//! Payload validation and server-derived fields of connection writes (docs/AUTH0_API.md §2–§6, §9).
 
 use std::collections::BTreeMap;
 

@@ -79,9 +79,9 @@ impl Env {
         self.repo.join(rel)
     }
 
-    /// The text of an IdP metadata fixture from `../shared/fixtures/idp-metadata/`.
+    /// The text of an IdP metadata fixture from `tests/fixtures/idp-metadata/`.
     pub fn fixture(&self, name: &str) -> Result<String, String> {
-        let path = self.repo_path("../shared/fixtures/idp-metadata").join(name);
+        let path = self.repo_path("tests/fixtures/idp-metadata").join(name);
         std::fs::read_to_string(&path).map_err(|e| format!("fixture {}: {e}", path.display()))
     }
 
