@@ -18,6 +18,8 @@
 //! - [`inspect`]: `metadata inspect` output.
 //! - [`server`], [`metrics`]: `/livez`, `/readyz`, `/metrics`.
 //! - [`emulator`]: the Auth0 Management API emulator (binary `auth0-emulator`).
+//! - [`ownership`]: the ownership marker in Auth0 metadata and who may change, adopt, release
+//!   or delete what (pure).
 //! - [`cli`], [`secret`]: flags, and a string type that never prints.
 
 pub mod auth0;
@@ -31,6 +33,7 @@ pub mod inspect;
 pub mod metadata;
 pub mod metrics;
 pub mod offline;
+pub mod ownership;
 pub mod plan;
 pub mod reconcile;
 pub mod secret;

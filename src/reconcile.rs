@@ -687,6 +687,34 @@ mod tests {
         }
     }
 
+    /// The fallback for API servers that skip the CRD's CEL rules: a changed or removed
+    /// `connectionName` is refused with a message saying what to restore.
+    #[test]
+    fn a_renamed_connection_is_refused_where_cel_did_not_run() {
+        let mut res: SsoConnection = serde_json::from_value(serde_json::json!({
+            "apiVersion": "sso-operator.io/v1alpha1", "kind": "SsoConnection",
+            "metadata": {"name": "acme", "namespace": "ns"},
+            "spec": {"companyDomain": "acme.com", "connectionName": "acme-v2",
+                     "metadata": {"configMapRef": {"name": "m", "key": "k"}}},
+            "status": {"connectionName": "acme-azure"}
+        }))
+        .unwrap();
+        let err = check_spec(&res).unwrap_err();
+        assert_eq!(err.reason(), Reason::InvalidSpec);
+        let message = err.to_string();
+        assert!(message.contains("cannot rename"), "{message}");
+        assert!(message.contains("restore \"acme-azure\""), "{message}");
+        res.spec.connection_name = None;
+        assert!(
+            check_spec(&res)
+                .unwrap_err()
+                .to_string()
+                .contains("\"acme-azure\" to \"acme\"")
+        );
+        res.spec.connection_name = Some("acme-azure".into());
+        assert!(check_spec(&res).is_ok());
+    }
+
     #[test]
     fn company_domains_must_be_dns_names() {
         for ok in ["acme.com", "eu.acme.co.uk", "x-y.io"] {

@@ -109,6 +109,8 @@ pub struct Cluster {
     dir: tempfile::TempDir,
 }
 
+static KUBECONFIGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// What it takes to start the API server again with the same port, certificates and etcd.
 struct ApiServerArgs {
     bin: PathBuf,
@@ -284,6 +286,14 @@ impl Cluster {
             etcd,
             dir,
         })
+    }
+
+    /// Writes a kubeconfig authenticating with `token` as `user`; returns its path.
+    pub fn kubeconfig_for(&self, user: &str, token: &str) -> Result<PathBuf, String> {
+        let n = KUBECONFIGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = self.dir.path().join(format!("extra-{n}.kubeconfig"));
+        write(&path, &kubeconfig(&self.server, user, token))?;
+        Ok(path)
     }
 
     /// Directory holding the cluster's data, kubeconfigs and logs.

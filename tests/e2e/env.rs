@@ -264,6 +264,17 @@ impl Env {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
+        self.spawn_operator(args, env, metrics_addr).await
+    }
+
+    /// Starts `sso-operator` with exactly `args` and `env` (nothing inherited) and waits until
+    /// it serves `/livez` on `metrics_addr` (which `args` must name).
+    pub async fn spawn_operator(
+        &self,
+        args: Vec<OsString>,
+        env: Vec<(String, String)>,
+        metrics_addr: String,
+    ) -> Result<Operator, String> {
         let mut op = Operator {
             bin: self.operator_bin.clone(),
             args,
@@ -275,6 +286,11 @@ impl Env {
         };
         op.spawn().await?;
         Ok(op)
+    }
+
+    /// The local encryption key file the harness gives operators.
+    pub fn key_file(&self) -> &Path {
+        &self.key_file
     }
 
     /// Fails when any text holds something secret: PEM blocks, private keys, the Auth0

@@ -1,6 +1,7 @@
 //! The scenario registry. To add one: write `async fn my_scenario(env: &Env, ns: &str) ->
 //! Result<(), String>` in a module here and list it in [`all`] with `scenario!(module::my_scenario)`.
 
+mod chart;
 mod controller;
 mod hostile;
 mod leader;
@@ -48,6 +49,7 @@ pub fn all() -> Vec<Scenario> {
         scenario!(setup::secret_scan_flags_each_kind_of_leak),
         scenario!(leader::only_the_leader_reconciles_and_a_killed_leader_is_replaced),
         scenario!(leader::a_leader_stopped_gracefully_releases_the_lease),
+        scenario!(chart::helm_chart_installs_and_its_service_account_runs_the_operator),
         scenario!(soak::two_hundred_connections_converge_through_faults_and_a_kill),
     ]
 }
