@@ -137,6 +137,53 @@ pub struct Desired {
     thumbprint: String,
     /// SHA-256 of the certificate of each key pair sent (`signing_key`, `decryptionKey`).
     key_pair_cert_sha256: BTreeMap<&'static str, String>,
+    /// How `domain_aliases` is merged with what the connection holds.
+    aliases: DomainAliases,
+}
+
+/// `domain_aliases` as the operator manages it: the claimed domains (with `restrictSsoOnly`)
+/// plus every alias the connection holds that the operator did not set (Dashboard aliases on
+/// an adopted connection stay until the operator has applied them itself).
+#[derive(Clone, Debug, Default)]
+struct DomainAliases {
+    /// The claimed domains when `restrictSsoOnly` is true; empty otherwise.
+    claimed: Vec<String>,
+    /// What the operator applied last time (`status.appliedOptions.domain_aliases`).
+    ours_before: Vec<String>,
+}
+
+impl DomainAliases {
+    /// Aliases the connection holds, lowercase.
+    fn current(current: Option<&Value>) -> Vec<String> {
+        current
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_ascii_lowercase)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Aliases on the connection that are neither claimed nor the operator's.
+    fn unclaimed(&self, current: Option<&Value>) -> Vec<String> {
+        let mut left: Vec<String> = Self::current(current)
+            .into_iter()
+            .filter(|a| !self.claimed.contains(a) && !self.ours_before.contains(a))
+            .collect();
+        left.sort();
+        left.dedup();
+        left
+    }
+
+    /// The list to store: claimed first, then the unclaimed ones kept.
+    fn merged(&self, current: Option<&Value>) -> Vec<String> {
+        let mut list = self.claimed.clone();
+        list.extend(self.unclaimed(current));
+        list
+    }
 }
 
 // Manual: the values include private keys.
@@ -171,6 +218,16 @@ impl Desired {
     /// The chosen IdP signing certificate.
     pub fn certificate(&self) -> &Certificate {
         &self.certificate
+    }
+
+    /// `domain_aliases` of `current` that this resource neither claims nor set: reported in
+    /// status and left alone.
+    pub fn unclaimed_domain_aliases(&self, current: &Connection) -> Vec<String> {
+        self.aliases.unclaimed(
+            current
+                .options_object()
+                .and_then(|options| options.get(DOMAIN_ALIASES)),
+        )
     }
 
     /// The non-secret record of what is applied, for `status.appliedOptions`: every option
@@ -292,19 +349,25 @@ pub fn desired_state(inputs: &PlanInputs) -> Result<Desired, PlanError> {
     );
     set.insert(PROTOCOL_BINDING.into(), Value::String(binding.urn().into()));
 
+    let mut aliases = DomainAliases {
+        claimed: Vec::new(),
+        ours_before: DomainAliases::current(
+            inputs
+                .previously_applied
+                .and_then(|applied| applied.get(DOMAIN_ALIASES)),
+        ),
+    };
     if spec.restrict_sso_only {
-        let domain = spec.company_domain.trim().to_ascii_lowercase();
-        if domain.is_empty() {
+        aliases.claimed = spec.claimed_domains();
+        if aliases.claimed.is_empty() {
             return Err(PlanError::InvalidSpec(
-                "spec.restrictSsoOnly is true but spec.companyDomain is empty; set the customer's email domain".into(),
+                "spec.restrictSsoOnly is true but no domain is claimed; set spec.companyDomain or spec.companyDomains".into(),
             ));
         }
         set.insert(
             DOMAIN_ALIASES.into(),
-            Value::Array(vec![Value::String(domain)]),
+            Value::Array(aliases.claimed.iter().cloned().map(Value::String).collect()),
         );
-    } else {
-        remove.push(DOMAIN_ALIASES.to_string());
     }
 
     // Optional managed keys: an unset field removes the option only when the operator put it
@@ -408,6 +471,7 @@ pub fn desired_state(inputs: &PlanInputs) -> Result<Desired, PlanError> {
         certificate,
         thumbprint,
         key_pair_cert_sha256,
+        aliases,
     })
 }
 
@@ -688,7 +752,22 @@ fn merge_options(
     let mut thumbprint_changed = false;
     let mut keep_stored_cert = false;
 
-    for (key, value) in &desired.set {
+    // What the connection should hold: the desired keys, with `domain_aliases` merged with
+    // the aliases the operator did not set, or removed when nothing is left.
+    let mut set = desired.set.clone();
+    let mut remove = desired.remove.clone();
+    let aliases = desired.aliases.merged(current.get(DOMAIN_ALIASES));
+    if aliases.is_empty() {
+        set.shift_remove(DOMAIN_ALIASES);
+        remove.push(DOMAIN_ALIASES.to_string());
+    } else {
+        set.insert(
+            DOMAIN_ALIASES.to_string(),
+            Value::Array(aliases.into_iter().map(Value::String).collect()),
+        );
+    }
+
+    for (key, value) in &set {
         if key == SIGNING_CERT {
             let stored = current.get(SIGNING_CERT).filter(|v| !v.is_null());
             let stored_thumbprint = stored_thumbprint(current);
@@ -725,7 +804,7 @@ fn merge_options(
             });
         }
     }
-    for key in &desired.remove {
+    for key in &remove {
         let before = current.get(key).filter(|v| !v.is_null());
         if normalized(key, before) != normalized(key, None) {
             changes.push(Change {
@@ -744,13 +823,13 @@ fn merge_options(
     // Auth0 replaces the whole options object on PATCH: start from everything it holds so
     // Dashboard-set, derived and future keys survive.
     let mut merged = current.clone();
-    for (key, value) in &desired.set {
+    for (key, value) in &set {
         if key == SIGNING_CERT && keep_stored_cert {
             continue;
         }
         merged.insert(key.clone(), value.clone());
     }
-    for key in &desired.remove {
+    for key in &remove {
         merged.shift_remove(key);
     }
     if thumbprint_changed {

@@ -165,6 +165,8 @@ pub struct Synced {
     pub managed_enabled_clients: Option<Vec<String>>,
     /// Applications newly enabled by this sync.
     pub enabled_clients_added: Vec<String>,
+    /// `domain_aliases` on the connection this resource neither claims nor set.
+    pub unclaimed_domain_aliases: Vec<String>,
 }
 
 /// Options for one sync.
@@ -233,6 +235,10 @@ pub async fn sync_connection<S: Sources + Sync>(
     )
     .map_err(SyncError::Refused)?;
 
+    let unclaimed_domain_aliases = current
+        .as_ref()
+        .map(|c| desired.unclaimed_domain_aliases(c))
+        .unwrap_or_default();
     let mut synced = Synced {
         connection_id: None,
         action: Action::Planned,
@@ -243,6 +249,7 @@ pub async fn sync_connection<S: Sources + Sync>(
         metadata_source,
         managed_enabled_clients: status.managed_enabled_clients.clone(),
         enabled_clients_added: Vec::new(),
+        unclaimed_domain_aliases,
     };
     if opts.dry_run {
         match planned {
@@ -388,10 +395,15 @@ pub fn check_spec(res: &SsoConnection) -> Result<(), SyncError> {
             "connection name {name:?} is invalid: use 1-128 letters, digits and single hyphens, starting and ending with a letter or digit (set spec.connectionName)"
         )));
     }
-    if !is_valid_domain(&res.spec.company_domain) {
+    let domains = res.spec.claimed_domains();
+    if domains.is_empty() {
+        return Err(SyncError::InvalidSpec(
+            "no domain is claimed: set spec.companyDomain or spec.companyDomains to the customer's email domain(s)".into(),
+        ));
+    }
+    if let Some(bad) = domains.iter().find(|d| !is_valid_domain(d)) {
         return Err(SyncError::InvalidSpec(format!(
-            "spec.companyDomain {:?} is not a DNS domain such as acme.com",
-            res.spec.company_domain
+            "spec.companyDomain(s) entry {bad:?} is not a DNS domain such as acme.com"
         )));
     }
     if let Some(c) = res
@@ -579,7 +591,9 @@ pub fn synced_status(
     status.connection_id = synced.connection_id.clone();
     status.connection_name = Some(name);
     status.provider = Some(res.spec.provider.as_str().to_string());
-    status.company_domain = Some(res.spec.company_domain.clone());
+    status.domains = res.spec.claimed_domains();
+    status.company_domain = Some(status.domains.join(","));
+    status.unclaimed_domain_aliases = synced.unclaimed_domain_aliases.clone();
     status.restrict_sso_only = Some(res.spec.restrict_sso_only);
     status.entity_id = Some(sp.entity_id);
     status.acs_url = Some(sp.acs_url);

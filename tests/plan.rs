@@ -334,13 +334,66 @@ fn sp_entity_id_is_sent_only_when_given_in_extra_options() {
 }
 
 #[test]
-fn restrict_sso_only_off_removes_domain_aliases() {
+fn restrict_sso_only_off_removes_the_domain_aliases_the_operator_set() {
+    let idp = idp(okta());
+    let applied = Map::from_iter([("domain_aliases".to_string(), json!(["acme.com"]))]);
+    let desired = desired_after(&spec(json!({"restrictSsoOnly": false})), &idp, &applied);
+    let current = with(in_sync(&desired), "domain_aliases", json!(["acme.com"]));
+    let removed = plan(&desired, &current);
+    assert!(!patched_options(&removed).contains_key("domain_aliases"));
+    assert_eq!(changed_keys(&removed), ["domain_aliases"]);
+
+    // A Dashboard alias added next to ours stays when ours goes.
+    let current = with(
+        in_sync(&desired),
+        "domain_aliases",
+        json!(["acme.com", "acme-subsidiary.com"]),
+    );
+    let plan = plan(&desired, &current);
+    assert_eq!(
+        patched_options(&plan)["domain_aliases"],
+        json!(["acme-subsidiary.com"])
+    );
+}
+
+/// Adopting a connection whose Dashboard `domain_aliases` lists several domains keeps the
+/// ones the spec does not claim, and reports them.
+#[test]
+fn aliases_the_operator_did_not_set_are_left_alone_and_reported() {
+    let idp = idp(okta());
+    let desired = desired(
+        &spec(
+            json!({"companyDomains": ["acme.com", "acme.co.uk"], "companyDomain": null, "restrictSsoOnly": true}),
+        ),
+        &idp,
+    );
+    let current = with(
+        in_sync(&desired),
+        "domain_aliases",
+        json!(["acme.com", "acme.de", "acme.fr"]),
+    );
+    let plan_of = plan;
+    let plan = plan_of(&desired, &current);
+    assert_eq!(
+        patched_options(&plan)["domain_aliases"],
+        json!(["acme.com", "acme.co.uk", "acme.de", "acme.fr"])
+    );
+    assert_eq!(
+        desired.unclaimed_domain_aliases(&current),
+        ["acme.de", "acme.fr"]
+    );
+    // Once applied, the same state writes nothing.
+    let merged = connection(Value::Object(patched_options(&plan).clone()));
+    assert!(matches!(plan_of(&desired, &merged), Plan::Unchanged { .. }));
+}
+
+/// Without restrictSsoOnly, aliases someone else set are not touched at all.
+#[test]
+fn restrict_sso_only_off_leaves_foreign_aliases_alone() {
     let idp = idp(okta());
     let desired = desired(&spec(json!({"restrictSsoOnly": false})), &idp);
     let current = with(in_sync(&desired), "domain_aliases", json!(["acme.com"]));
-    let plan = plan(&desired, &current);
-    assert!(!patched_options(&plan).contains_key("domain_aliases"));
-    assert_eq!(changed_keys(&plan), ["domain_aliases"]);
+    assert!(matches!(plan(&desired, &current), Plan::Unchanged { .. }));
 }
 
 #[test]

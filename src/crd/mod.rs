@@ -1,6 +1,14 @@
-//! The `SsoConnection` custom resource: the public contract users write and read.
+//! The custom resources: the public contract users write and read.
+//!
+//! - this file: `SsoConnection` (Auth0 as the SAML service provider);
+//! - [`tenant`]: `ClusterAuth0Tenant` and `Auth0Tenant`, the Auth0 tenants connections use, and
+//!   the cluster tenants' policy.
 //!
 //! Doc comments on these types are the `kubectl explain` text; write them for users.
+
+mod tenant;
+
+pub use tenant::*;
 
 use std::collections::BTreeMap;
 
@@ -61,15 +69,34 @@ pub const GROUP: &str = "sso-operator.io";
     )
 )]
 #[x_kube(validation = kube::core::Rule::new("!has(oldSelf.connectionName) || has(self.connectionName)").message("connectionName is immutable: it cannot be removed once set"))]
+#[x_kube(validation = kube::core::Rule::new("has(self.companyDomain) || (has(self.companyDomains) && size(self.companyDomains) > 0)").message("set companyDomain or companyDomains: the customer's email domain(s)"))]
 #[serde(rename_all = "camelCase")]
 pub struct SsoConnectionSpec {
-    /// The customer's email domain, e.g. `acme.com`. With `restrictSsoOnly` it becomes the
-    /// connection's home-realm-discovery domain.
+    /// The Auth0 tenant to use: a `ClusterAuth0Tenant`, or an `Auth0Tenant` in this namespace.
+    /// Unset: the tenant configured by the operator's flags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_ref: Option<TenantRef>,
+
+    /// The customer's email domain, e.g. `acme.com`: shorthand for a one-element
+    /// `companyDomains`. With `restrictSsoOnly` it becomes a home-realm-discovery domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 253),
         regex(pattern = r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
     )]
-    pub company_domain: String,
+    pub company_domain: Option<String>,
+
+    /// All of the customer's email domains, e.g. `[acme.com, acme.co.uk]`. Within a tenant each
+    /// domain is claimed by one SsoConnection (the oldest). With `restrictSsoOnly` they are the
+    /// connection's home-realm-discovery domains (Auth0 `domain_aliases`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 100),
+        inner(regex(
+            pattern = r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$"
+        ))
+    )]
+    pub company_domains: Vec<String>,
 
     /// Name of the Auth0 connection. Defaults to `metadata.name`. Immutable: Auth0 cannot
     /// rename an enterprise connection. Letters, digits and single hyphens, 1-128 characters.
@@ -389,9 +416,20 @@ pub struct SsoConnectionStatus {
     /// The IdP product from the spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
-    /// The company domain from the spec.
+    /// The company domains from the spec, comma-separated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub company_domain: Option<String>,
+    /// The tenant resource in use, `ClusterAuth0Tenant/NAME` or `Auth0Tenant/NAME`; absent for
+    /// the tenant of the operator's flags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Every domain this resource claims (companyDomain and companyDomains).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
+    /// `domain_aliases` of the Auth0 connection that this resource does not claim and did not
+    /// set (e.g. left by the Dashboard on an adopted connection): reported, left alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unclaimed_domain_aliases: Vec<String>,
     /// Whether home realm discovery routes `companyDomain` to this connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restrict_sso_only: Option<bool>,
@@ -470,6 +508,21 @@ pub struct SecretKeyRef {
     pub name: String,
     /// Key in the Secret's data.
     pub key: String,
+}
+
+impl SsoConnectionSpec {
+    /// The claimed domains: `companyDomain` then `companyDomains`, lowercase, without
+    /// duplicates, in that order.
+    pub fn claimed_domains(&self) -> Vec<String> {
+        let mut domains: Vec<String> = Vec::new();
+        for d in self.company_domain.iter().chain(&self.company_domains) {
+            let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+            if !d.is_empty() && !domains.contains(&d) {
+                domains.push(d);
+            }
+        }
+        domains
+    }
 }
 
 impl SsoConnection {
