@@ -1,5 +1,6 @@
-//! The Prometheus alerting rules (`deploy/monitoring/alerts.yaml`): promtool accepts them and
-//! passes their unit tests, and every metric they name is one the operator exports.
+//! The Prometheus alerting rules (`deploy/monitoring/alerts.yaml`) and the Grafana dashboard
+//! (`deploy/monitoring/dashboard.json`): promtool accepts the rules and passes their unit tests,
+//! and every metric they name is one the operator exports.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use sso_operator::metrics::{Metrics, RequestLabels};
 
 const ALERTS: &str = "deploy/monitoring/alerts.yaml";
 const ALERTS_TEST: &str = "tests/monitoring/alerts_test.yaml";
+const DASHBOARD: &str = "deploy/monitoring/dashboard.json";
 const PROMTOOL: &str = "promtool";
 
 /// Labels Prometheus or a ServiceMonitor attaches to every scraped series.
@@ -321,4 +323,78 @@ fn unit_test_series_are_named_and_labelled_as_the_operator_exports_them() {
         }
     }
     assert!(count > 0, "no input series");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard
+
+fn dashboard() -> Value {
+    serde_json::from_str(&read(DASHBOARD)).unwrap_or_else(|e| panic!("{DASHBOARD}: {e}"))
+}
+
+/// Panels, including those inside rows.
+fn panels(dashboard: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut stack: Vec<Value> = dashboard["panels"].as_array().expect("panels").clone();
+    while let Some(panel) = stack.pop() {
+        if let Some(inner) = panel["panels"].as_array() {
+            stack.extend(inner.iter().cloned());
+        }
+        out.push(panel);
+    }
+    out
+}
+
+#[test]
+fn dashboard_uses_only_metrics_the_operator_exports() {
+    let dash = dashboard();
+    let mut used = BTreeSet::new();
+    for panel in panels(&dash) {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().expect("a Prometheus target");
+            let names = metric_names(expr);
+            assert!(!names.is_empty(), "no metric found in {expr}");
+            used.extend(names);
+        }
+    }
+    for variable in dash["templating"]["list"].as_array().expect("templating") {
+        if let Some(query) = variable["query"]["query"].as_str() {
+            used.extend(metric_names(query));
+        }
+    }
+    for required in [
+        "sso_operator_reconciles_total",
+        "sso_operator_reconcile_errors_total",
+        "sso_operator_reconcile_duration_seconds_bucket",
+        "sso_operator_auth0_requests",
+        "sso_operator_connections",
+        "sso_operator_ready_connections",
+        "sso_operator_idp_certificate_soonest_expiry_timestamp_seconds",
+    ] {
+        assert!(used.contains(required), "no panel uses {required}");
+    }
+    assert_exported(DASHBOARD, &used);
+}
+
+#[test]
+fn dashboard_queries_the_datasource_variable() {
+    let dash = dashboard();
+    let variable = dash["templating"]["list"]
+        .as_array()
+        .expect("templating")
+        .iter()
+        .find(|v| v["name"] == "datasource")
+        .expect("a datasource variable");
+    assert_eq!(variable["type"], "datasource");
+    assert_eq!(variable["query"], "prometheus");
+    for panel in panels(&dash) {
+        let title = panel["title"].as_str().unwrap_or("?");
+        assert_eq!(panel["datasource"]["uid"], "${datasource}", "panel {title}");
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            assert_eq!(
+                target["datasource"]["uid"], "${datasource}",
+                "target of {title}"
+            );
+        }
+    }
 }
