@@ -531,8 +531,7 @@ async fn fixtures_are_statuses_the_operator_writes() {
     obj.status = Some(ready.clone());
     let err = sync(&client(&emu), &obj, &broken, failed_at)
         .await
-        .err()
-        .expect("broken metadata fails");
+        .expect_err("broken metadata fails");
     assert_eq!(err.reason(), Reason::InvalidMetadata, "{err}");
     assert_status(
         "invalid-metadata",
@@ -552,8 +551,7 @@ async fn fixtures_are_statuses_the_operator_writes() {
     obj.status = None;
     let err = sync(&client(&emu), &obj, &good, failed_at)
         .await
-        .err()
-        .expect("a foreign connection is a conflict");
+        .expect_err("a foreign connection is a conflict");
     assert_eq!(err.reason(), Reason::ConnectionConflict, "{err}");
     assert_status(
         "connection-conflict",
@@ -567,8 +565,7 @@ async fn fixtures_are_statuses_the_operator_writes() {
     obj.status = Some(ready.clone());
     let err = sync(&client(&emu), &obj, &good, failed_at)
         .await
-        .err()
-        .expect("503s fail the sync");
+        .expect_err("503s fail the sync");
     assert_eq!(err.reason(), Reason::Auth0Unavailable, "{err}");
     assert!(err.is_transient());
     assert_status(
