@@ -1,6 +1,6 @@
 //! The Prometheus alerting rules (`deploy/monitoring/alerts.yaml`) and the Grafana dashboard
 //! (`deploy/monitoring/dashboard.json`): promtool accepts the rules and passes their unit tests,
-//! and every metric they name is one the operator exports.
+//! every metric they name is one the operator exports, and the chart ships the same files.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use sso_operator::metrics::{Metrics, RequestLabels};
 const ALERTS: &str = "deploy/monitoring/alerts.yaml";
 const ALERTS_TEST: &str = "tests/monitoring/alerts_test.yaml";
 const DASHBOARD: &str = "deploy/monitoring/dashboard.json";
+const CHART_FILES: &str = "charts/sso-operator/files";
 const PROMTOOL: &str = "promtool";
 
 /// Labels Prometheus or a ServiceMonitor attaches to every scraped series.
@@ -397,4 +398,33 @@ fn dashboard_queries_the_datasource_variable() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chart
+
+#[test]
+fn chart_ships_the_same_alerts_and_dashboard() {
+    for (file, source) in [("alerts.yaml", ALERTS), ("dashboard.json", DASHBOARD)] {
+        let copy = format!("{CHART_FILES}/{file}");
+        assert!(
+            read(&copy) == read(source),
+            "{copy} differs from {source} (Helm cannot read files outside the chart); copy it:\n\n    cp {source} {copy}"
+        );
+    }
+}
+
+#[test]
+fn chart_templates_read_those_files_behind_their_flags() {
+    let values = yaml("charts/sso-operator/values.yaml");
+    assert_eq!(values["metrics"]["prometheusRule"]["enabled"], false);
+    assert_eq!(values["metrics"]["dashboard"]["enabled"], false);
+    let rule = read("charts/sso-operator/templates/prometheusrule.yaml");
+    assert!(rule.starts_with("{{- if .Values.metrics.prometheusRule.enabled }}"));
+    assert!(rule.contains(".Files.Get \"files/alerts.yaml\""));
+    assert!(rule.contains("kind: PrometheusRule"));
+    let dash = read("charts/sso-operator/templates/dashboard-configmap.yaml");
+    assert!(dash.starts_with("{{- if .Values.metrics.dashboard.enabled }}"));
+    assert!(dash.contains(".Files.Get \"files/dashboard.json\""));
+    assert!(dash.contains("grafana_dashboard: \"1\""));
 }
