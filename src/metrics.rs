@@ -52,6 +52,8 @@ pub struct Metrics {
     pub soonest_cert_expiry: Gauge<f64, AtomicU64>,
     /// SsoConnections whose Ready condition is True.
     pub ready_connections: Gauge,
+    /// SsoConnections the operator knows of (its watch), Ready or not.
+    pub connections: Gauge,
 }
 
 impl Default for Metrics {
@@ -71,6 +73,7 @@ impl Metrics {
         let encryption_failures = Counter::default();
         let soonest_cert_expiry = Gauge::<f64, AtomicU64>::default();
         let ready_connections = Gauge::default();
+        let connections = Gauge::default();
         registry.register("reconciles", "Reconciles by outcome", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -102,6 +105,11 @@ impl Metrics {
             "SsoConnections whose Ready condition is True",
             ready_connections.clone(),
         );
+        registry.register(
+            "connections",
+            "SsoConnections the operator knows of, Ready or not",
+            connections.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             reconciles,
@@ -111,6 +119,7 @@ impl Metrics {
             encryption_failures,
             soonest_cert_expiry,
             ready_connections,
+            connections,
         }
     }
 
@@ -157,5 +166,21 @@ mod tests {
         );
         assert!(text.contains("sso_operator_reconcile_errors_total{reason=\"InvalidMetadata\"} 1"));
         assert!(text.contains("sso_operator_reconcile_duration_seconds"));
+    }
+
+    #[test]
+    fn exposition_has_ready_and_total_connections() {
+        let m = Metrics::new();
+        m.ready_connections.set(2);
+        m.connections.set(3);
+        let text = m.encode();
+        assert!(
+            text.contains("\n# TYPE sso_operator_connections gauge\nsso_operator_connections 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nsso_operator_ready_connections 2\n"),
+            "{text}"
+        );
     }
 }

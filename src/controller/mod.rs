@@ -188,6 +188,7 @@ pub async fn run_controller(
                 .filter(|s| s.status.as_ref().is_some_and(reconcile::was_ready))
                 .count();
             metrics.ready_connections.set(ready as i64);
+            metrics.connections.set(state.len() as i64);
             let soonest = state
                 .iter()
                 .filter_map(|s| {
