@@ -1,24 +1,26 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kube::CustomResourceExt;
 use sso_operator::cli::{Cli, Command, LogFormat, MetadataCommand};
-use sso_operator::crd::SsoConnection;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format, matches!(cli.command, Command::Run(_)));
     match cli.command {
-        Command::Crd => match serde_yaml::to_string(&SsoConnection::crd()) {
-            Ok(yaml) => {
-                print!("{yaml}");
-                ExitCode::SUCCESS
+        Command::Crd => {
+            let mut docs = Vec::new();
+            for crd in sso_operator::crd::all_crds() {
+                match serde_yaml::to_string(&crd) {
+                    Ok(yaml) => docs.push(yaml),
+                    Err(e) => {
+                        eprintln!("sso-operator: cannot render the CRDs: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
             }
-            Err(e) => {
-                eprintln!("sso-operator: cannot render the CRD: {e}");
-                ExitCode::FAILURE
-            }
-        },
+            print!("{}", docs.join("---\n"));
+            ExitCode::SUCCESS
+        }
         Command::Metadata(MetadataCommand::Inspect(args)) => sso_operator::inspect::run(&args),
         Command::Decrypt(args) => sso_operator::encrypt::run_decrypt(&args),
         Command::Plan(args) => block_on(sso_operator::offline::run(&args, false)),

@@ -4,11 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use kube::CustomResourceExt;
 use serde_json::Value;
-use sso_operator::crd::SsoConnection;
 
-const CRD_FILE: &str = "crds/sso-operator.io_ssoconnections.yaml";
 const CHART: &str = "charts/sso-operator";
 
 fn repo(rel: &str) -> PathBuf {
@@ -55,21 +52,35 @@ fn rel(path: &Path) -> String {
 }
 
 #[test]
-fn crd_file_matches_the_generated_crd() {
-    let generated = serde_yaml::to_string(&SsoConnection::crd()).expect("CRD serialises");
-    assert!(
-        read(CRD_FILE) == generated,
-        "{CRD_FILE} is out of date with src/crd.rs; regenerate it:\n\n    cargo run -- crd > {CRD_FILE}\n\n\
-         and copy it to {CHART}/crds/"
-    );
+fn crd_files_match_the_generated_crds() {
+    let mut expected = BTreeSet::new();
+    for crd in sso_operator::crd::all_crds() {
+        let file = format!("crds/{}", sso_operator::crd::crd_file_name(&crd));
+        let generated = serde_yaml::to_string(&crd).expect("CRD serialises");
+        assert!(
+            read(&file) == generated,
+            "{file} is out of date with src/crd/; regenerate crds/ and the chart's copy:\n\n    scripts/generate-crds.sh"
+        );
+        expected.insert(file);
+    }
+    let present: BTreeSet<String> = yaml_files(&repo("crds")).iter().map(|p| rel(p)).collect();
+    assert_eq!(present, expected, "crds/ holds exactly the served CRDs");
 }
 
 #[test]
-fn chart_crd_is_byte_identical_to_crds() {
-    let chart_crd = format!("{CHART}/{CRD_FILE}");
-    assert!(
-        read(&chart_crd) == read(CRD_FILE),
-        "{chart_crd} differs from {CRD_FILE}; copy it:\n\n    cp {CRD_FILE} {CHART}/crds/"
+fn chart_crds_are_byte_identical_to_crds() {
+    for path in yaml_files(&repo("crds")) {
+        let file = rel(&path);
+        let chart_crd = format!("{CHART}/{file}");
+        assert!(
+            read(&chart_crd) == read(&file),
+            "{chart_crd} differs from {file}; regenerate: scripts/generate-crds.sh"
+        );
+    }
+    assert_eq!(
+        yaml_files(&repo(&format!("{CHART}/crds"))).len(),
+        yaml_files(&repo("crds")).len(),
+        "the chart ships exactly the CRDs of crds/"
     );
 }
 
@@ -219,7 +230,7 @@ fn examples_deserialise_strictly_and_ship_their_configmap() {
                 doc["metadata"]["namespace"].is_null(),
                 "{name}: examples name no namespace (applied with -n)"
             );
-            let sso: SsoConnection = serde_json::from_value(doc.clone())
+            let sso: sso_operator::crd::SsoConnection = serde_json::from_value(doc.clone())
                 .unwrap_or_else(|e| panic!("{name}: not a valid SsoConnection: {e}"));
             let back = serde_json::to_value(&sso).expect("serialises");
             assert_subset(&name, &doc["spec"], &back["spec"]);

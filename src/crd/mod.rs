@@ -10,6 +10,24 @@ mod tenant;
 
 pub use tenant::*;
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+/// Every CRD the operator serves, in the order `sso-operator crd` prints them; `crds/` holds
+/// one file per CRD, `sso-operator.io_{plural}.yaml`.
+pub fn all_crds() -> Vec<CustomResourceDefinition> {
+    vec![
+        SsoConnection::crd(),
+        ClusterAuth0Tenant::crd(),
+        Auth0Tenant::crd(),
+    ]
+}
+
+/// The file name of a CRD under `crds/`.
+pub fn crd_file_name(crd: &CustomResourceDefinition) -> String {
+    format!("{GROUP}_{}.yaml", crd.spec.names.plural)
+}
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
