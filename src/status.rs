@@ -37,6 +37,22 @@ pub enum Reason {
     Encrypted,
     /// The encryption backend failed.
     EncryptionFailed,
+    /// A Secret of the name the operator would write exists and is not the operator's.
+    SecretConflict,
+    /// The referenced tenant resource does not exist (or no tenant is configured).
+    TenantNotFound,
+    /// The referenced tenant exists but is not Ready.
+    TenantNotReady,
+    /// The tenant's policy does not admit this namespace.
+    TenantNotAllowed,
+    /// The namespace was not granted a claimed domain.
+    DomainNotAllowed,
+    /// A claimed domain is held by another SsoConnection or Auth0 connection.
+    DomainConflict,
+    /// Tenant: the credentials were accepted and the token carries every scope.
+    Verified,
+    /// Tenant: Auth0 refused the client id and secret.
+    InvalidCredentials,
 }
 
 impl Reason {
@@ -55,7 +71,24 @@ impl Reason {
             Reason::Deleting => "Deleting",
             Reason::Encrypted => "Encrypted",
             Reason::EncryptionFailed => "EncryptionFailed",
+            Reason::SecretConflict => "SecretConflict",
+            Reason::TenantNotFound => "TenantNotFound",
+            Reason::TenantNotReady => "TenantNotReady",
+            Reason::TenantNotAllowed => "TenantNotAllowed",
+            Reason::DomainNotAllowed => "DomainNotAllowed",
+            Reason::DomainConflict => "DomainConflict",
+            Reason::Verified => "Verified",
+            Reason::InvalidCredentials => "InvalidCredentials",
         }
+    }
+
+    /// Whether the condition clears by itself (retried with backoff) rather than needing a
+    /// person: what GitOps health checks call Progressing.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            Reason::Auth0Unavailable | Reason::Deleting | Reason::TenantNotReady
+        )
     }
 
     /// Parses a reason string produced by [`Reason::as_str`].
@@ -65,7 +98,7 @@ impl Reason {
 }
 
 /// Every reason, for metrics label pre-registration and docs.
-pub const ALL_REASONS: [Reason; 12] = [
+pub const ALL_REASONS: [Reason; 20] = [
     Reason::Synced,
     Reason::InvalidSpec,
     Reason::MetadataNotFound,
@@ -78,6 +111,14 @@ pub const ALL_REASONS: [Reason; 12] = [
     Reason::Deleting,
     Reason::Encrypted,
     Reason::EncryptionFailed,
+    Reason::SecretConflict,
+    Reason::TenantNotFound,
+    Reason::TenantNotReady,
+    Reason::TenantNotAllowed,
+    Reason::DomainNotAllowed,
+    Reason::DomainConflict,
+    Reason::Verified,
+    Reason::InvalidCredentials,
 ];
 
 /// Longest condition message kept; Kubernetes allows 32 KiB, `kubectl` readers far less.

@@ -242,12 +242,11 @@ fn not_ready(reason: &str, condition_status: &str) -> Value {
 #[test]
 fn every_failure_reason_is_progressing_only_if_the_operator_retries_it() {
     // The operator recovers from these without help (README, "Status and reasons").
-    let transient = [Reason::Auth0Unavailable, Reason::Deleting];
     for reason in ALL_REASONS {
-        if matches!(reason, Reason::Synced | Reason::Encrypted) {
+        if matches!(reason, Reason::Synced | Reason::Encrypted | Reason::Verified) {
             continue; // reasons of True conditions
         }
-        let want = if transient.contains(&reason) {
+        let want = if reason.is_transient() {
             "Progressing"
         } else {
             "Degraded"
