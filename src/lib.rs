@@ -18,6 +18,7 @@
 //! - [`inspect`]: `metadata inspect` output.
 //! - [`server`], [`metrics`]: `/livez`, `/readyz`, `/metrics`.
 //! - [`emulator`]: the Auth0 Management API emulator (binary `auth0-emulator`).
+//! - [`policy`]: the `ClusterAuth0Tenant` policy and domain claims within a tenant (pure).
 //! - [`ownership`]: the ownership marker in Auth0 metadata and who may change, adopt, release
 //!   or delete what (pure).
 //! - [`cli`], [`secret`]: flags, and a string type that never prints.
@@ -35,6 +36,7 @@ pub mod metrics;
 pub mod offline;
 pub mod ownership;
 pub mod plan;
+pub mod policy;
 pub mod reconcile;
 pub mod secret;
 pub mod server;
