@@ -91,10 +91,11 @@ if [ ! -x "$APISERVER" ] || [ ! -x "$KUBECTL" ]; then
     "k8s.io/kubernetes/cmd/kube-apiserver:$APISERVER" "k8s.io/kubernetes/cmd/kubectl:$KUBECTL"
 fi
 
-# Stable names the tests use (SSO_ETCD, SSO_KUBECTL, SSO_HELM override them).
+# Stable names the tests use (SSO_ETCD, SSO_HELM override them); the tests take the kubectl
+# of the API server's version, kubectl-vX beside kube-apiserver-vX (SSO_KUBECTL overrides).
 ln -sfn "$(basename "$ETCD")" "$BIN_DIR/etcd"
 ln -sfn "$(basename "$HELM")" "$BIN_DIR/helm"
-ln -sfn "$(basename "$KUBECTL")" "$BIN_DIR/kubectl"
+rm -f "$BIN_DIR/kubectl"
 log "etcd: $("$ETCD" --version | head -1)"
 log "helm: $("$HELM" version --short)"
 log "kubectl: $("$KUBECTL" version --client 2>/dev/null | head -1)"

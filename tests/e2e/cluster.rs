@@ -132,7 +132,7 @@ impl Cluster {
         let apiserver_bin = find_apiserver()?;
         // etcd and kubectl are built and cached beside the API server by install-testenv.sh.
         let etcd_bin = tool_beside(&apiserver_bin, "SSO_ETCD", "etcd");
-        let kubectl_bin = tool_beside(&apiserver_bin, "SSO_KUBECTL", "kubectl");
+        let kubectl_bin = tool_beside(&apiserver_bin, "SSO_KUBECTL", &kubectl_name(&apiserver_bin));
         for (bin, what) in [(&etcd_bin, "etcd"), (&kubectl_bin, "kubectl")] {
             if Command::new(bin)
                 .arg("--version")
@@ -356,6 +356,16 @@ async fn wait_ready(admin: &Kubectl, procs: &mut [&mut Supervised]) -> Result<()
             }
         }
     }
+}
+
+/// `kubectl-vX` for `kube-apiserver-vX` (the client of the server's own release), else
+/// `kubectl`.
+fn kubectl_name(apiserver: &Path) -> String {
+    apiserver
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("kube-apiserver-"))
+        .map_or_else(|| "kubectl".to_string(), |v| format!("kubectl-{v}"))
 }
 
 /// `$ENV_VAR`, else `NAME` in the directory of the API server binary (where
