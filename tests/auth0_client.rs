@@ -203,6 +203,47 @@ async fn refused_credentials_are_a_token_error_after_one_request() {
 }
 
 #[tokio::test]
+async fn a_token_with_an_absurd_lifetime_is_used_without_panicking() {
+    let script = Shared::default();
+    let app = Router::new()
+        .route(
+            "/oauth/token",
+            post(|State(s): State<Shared>| async move {
+                s.token_hits.fetch_add(1, Ordering::SeqCst);
+                // Raw text: the largest u64 exactly as a misbehaving server would send it.
+                (
+                    [("content-type", "application/json")],
+                    r#"{"access_token":"x","expires_in":18446744073709551615,"scope":"read:connections update:connections"}"#,
+                )
+            }),
+        )
+        .route(
+            "/api/v2/connections/{id}",
+            get(|State(s): State<Shared>, headers: HeaderMap| async move {
+                s.api_hits.fetch_add(1, Ordering::SeqCst);
+                assert_eq!(bearer(&headers), "x");
+                axum::Json(connection_json(true))
+            }),
+        )
+        .with_state(script.clone());
+    let base = serve(app).await;
+    let client = Auth0Client::new(fast_config(base, "cid", "s")).expect("client");
+    for _ in 0..2 {
+        let found = tokio::spawn({
+            let c = client.clone();
+            async move { c.get_connection("con_x").await }
+        })
+        .await
+        .expect("no panic in the client")
+        .expect("get");
+        assert!(found.is_some());
+    }
+    // The clamped lifetime still caches the token: one token request for both calls.
+    assert_eq!(script.token_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(script.api_hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
 async fn concurrent_callers_share_one_token_request() {
     let script = Shared::default();
     let app = Router::new()

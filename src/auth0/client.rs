@@ -20,11 +20,10 @@ use super::budget::{
 };
 use super::error::Auth0Error;
 use super::model::{ApiErrorBody, ClientStatus, Connection, ConnectionUpdate, NewConnection};
-use super::token::{CachedToken, TokenErrorBody, TokenResponse};
+use super::token::{CachedToken, OP_TOKEN, TokenErrorBody, parse_token_response};
 use crate::cli::Auth0Args;
 use crate::secret::SecretString;
 
-const OP_TOKEN: &str = "POST /oauth/token";
 const OP_GET: &str = "GET /connections/{id}";
 const OP_LIST: &str = "GET /connections";
 const OP_CREATE: &str = "POST /connections";
@@ -264,17 +263,57 @@ enum ConnectionList {
     Wrapped { connections: Vec<Connection> },
 }
 
-#[derive(Deserialize)]
-struct ClientsPage {
+/// One page of `GET /connections/{id}/clients`.
+#[derive(Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientsPage {
+    /// The enabled applications on this page.
     #[serde(default)]
-    clients: Vec<ClientIdItem>,
+    pub clients: Vec<ClientIdItem>,
+    /// Cursor of the next page, absent on the last one.
     #[serde(default)]
-    next: Option<String>,
+    pub next: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct ClientIdItem {
-    client_id: String,
+/// One item of a [`ClientsPage`].
+#[derive(Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdItem {
+    /// Application client id.
+    pub client_id: String,
+}
+
+/// Parses a connection object (the body of GET, POST and PATCH of a connection).
+pub fn parse_connection(operation: &'static str, body: &[u8]) -> Result<Connection, Auth0Error> {
+    parse(operation, body)
+}
+
+/// Parses a `GET /connections` body in any of its shapes (bare array, `{connections, …}`).
+pub fn parse_connection_list(body: &[u8]) -> Result<Vec<Connection>, Auth0Error> {
+    match parse::<ConnectionList>(OP_LIST, body)? {
+        ConnectionList::Bare(list) | ConnectionList::Wrapped { connections: list } => Ok(list),
+    }
+}
+
+/// Parses a `GET /connections/{id}/clients` page.
+pub fn parse_clients_page(body: &[u8]) -> Result<ClientsPage, Auth0Error> {
+    parse(OP_LIST_CLIENTS, body)
+}
+
+/// The error for a Management API answer that is not a success and was not retried, from its
+/// status and `{statusCode, error, message, errorCode}` body (any body is tolerated).
+pub fn rejection(operation: &'static str, status: u16, body: &[u8]) -> Auth0Error {
+    match StatusCode::from_u16(status) {
+        Ok(status) => rejected(
+            operation,
+            &Reply {
+                status,
+                body: body.to_vec(),
+            },
+        ),
+        Err(_) => Auth0Error::Protocol {
+            operation,
+            message: format!("HTTP status {status} is not valid"),
+        },
+    }
 }
 
 impl Auth0Client {
@@ -327,7 +366,7 @@ impl Auth0Client {
         let url = self.api_url(&["connections", id], &[]);
         let reply = self.call(OP_GET, Method::GET, url, None).await?;
         match reply.status {
-            s if s.is_success() => parse(OP_GET, &reply.body).map(Some),
+            s if s.is_success() => parse_connection(OP_GET, &reply.body).map(Some),
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(rejected(OP_GET, &reply)),
         }
@@ -344,9 +383,7 @@ impl Auth0Client {
         if !reply.status.is_success() {
             return Err(rejected(OP_LIST, &reply));
         }
-        let list = match parse::<ConnectionList>(OP_LIST, &reply.body)? {
-            ConnectionList::Bare(list) | ConnectionList::Wrapped { connections: list } => list,
-        };
+        let list = parse_connection_list(&reply.body)?;
         Ok(list.into_iter().find(|c| c.name == name))
     }
 
@@ -357,7 +394,7 @@ impl Auth0Client {
         let body = to_json(OP_CREATE, body)?;
         let reply = self.call(OP_CREATE, Method::POST, url, Some(body)).await?;
         if reply.status.is_success() {
-            parse(OP_CREATE, &reply.body)
+            parse_connection(OP_CREATE, &reply.body)
         } else {
             Err(rejected(OP_CREATE, &reply))
         }
@@ -373,7 +410,7 @@ impl Auth0Client {
         let body = to_json(OP_UPDATE, body)?;
         let reply = self.call(OP_UPDATE, Method::PATCH, url, Some(body)).await?;
         if reply.status.is_success() {
-            parse(OP_UPDATE, &reply.body)
+            parse_connection(OP_UPDATE, &reply.body)
         } else {
             Err(rejected(OP_UPDATE, &reply))
         }
@@ -405,7 +442,7 @@ impl Auth0Client {
             if !reply.status.is_success() {
                 return Err(rejected(OP_LIST_CLIENTS, &reply));
             }
-            let page: ClientsPage = parse(OP_LIST_CLIENTS, &reply.body)?;
+            let page = parse_clients_page(&reply.body)?;
             let empty = page.clients.is_empty();
             clients.extend(page.clients.into_iter().map(|c| c.client_id));
             match page.next.filter(|n| !n.is_empty()) {
@@ -548,22 +585,9 @@ impl Auth0Client {
             });
         }
         // Never echo the body: it holds the token.
-        let response: TokenResponse =
-            serde_json::from_slice(&reply.body).map_err(|e| Auth0Error::Protocol {
-                operation: OP_TOKEN,
-                message: format!(
-                    "token response is not the documented JSON (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ),
-            })?;
-        Ok(CachedToken {
-            token: response.access_token,
-            scope: response.scope,
-            issued_at,
-            expires_in: Duration::from_secs(response.expires_in),
-            generation: self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1,
-        })
+        let response = parse_token_response(&reply.body)?;
+        let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        Ok(CachedToken::new(response, issued_at, generation))
     }
 
     /// Sends a request built by `build`, waiting on the shared budget before every attempt and
