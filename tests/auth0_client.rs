@@ -632,6 +632,17 @@ mod against_emulator {
             self.stats().await[key].as_u64().unwrap_or(0)
         }
 
+        async fn put(&self, path: &str, body: Value) {
+            let response = self
+                .admin
+                .put(format!("{}/__emulator/{path}", self.emulator.base_url()))
+                .json(&body)
+                .send()
+                .await
+                .expect("admin call");
+            assert!(response.status().is_success(), "PUT {path} refused");
+        }
+
         async fn add_fault(&self, rule: Value) {
             let response = self
                 .admin
@@ -1065,5 +1076,70 @@ mod against_emulator {
         );
         assert!(!err.to_string().contains("not-the-secret"));
         assert_eq!(tenant.count("tokens_issued").await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_scope_granted_after_a_403_is_used_by_the_next_call() {
+        let tenant = Tenant::start(EmulatorConfig {
+            extra_clients: vec![ClientSpec {
+                id: "no-create".into(),
+                secret: "no-create-secret".into(),
+                scopes: vec!["read:connections".into()],
+            }],
+            ..emulator_config()
+        })
+        .await;
+        let client = tenant.client_as("no-create", "no-create-secret");
+        let err = client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect_err("create:connections is missing");
+        assert!(err.is_insufficient_scope(), "{err}");
+        assert_eq!(err.reason(), "InsufficientScope");
+
+        // Granted in the Dashboard while the operator runs: the same client picks it up.
+        tenant
+            .put(
+                "clients/no-create/scopes",
+                json!(["read:connections", "create:connections"]),
+            )
+            .await;
+        client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect("the next call uses a token with the new grant");
+        assert_eq!(client.stats().token_fetches, 2);
+        assert_eq!(tenant.count("POST /api/v2/connections 403").await, 1);
+        assert_eq!(tenant.count("POST /api/v2/connections 201").await, 1);
+    }
+
+    #[tokio::test]
+    async fn an_options_scope_granted_after_a_read_without_options_is_used_by_the_next_read() {
+        let tenant = Tenant::start(EmulatorConfig {
+            extra_clients: vec![ClientSpec {
+                id: "no-options".into(),
+                secret: "no-options-secret".into(),
+                scopes: vec!["read:connections".into()],
+            }],
+            ..emulator_config()
+        })
+        .await;
+        let created = tenant
+            .client()
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect("created");
+        let client = tenant.client_as("no-options", "no-options-secret");
+        let read = client.get_connection(&created.id).await.expect("read");
+        assert_eq!(read.expect("exists").options, None);
+        tenant
+            .put(
+                "clients/no-options/scopes",
+                json!(["read:connections", "read:connections_options"]),
+            )
+            .await;
+        let read = client.get_connection(&created.id).await.expect("read");
+        assert!(read.expect("exists").options.is_some());
+        assert_eq!(client.stats().token_fetches, 2);
     }
 }

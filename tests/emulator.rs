@@ -1228,3 +1228,51 @@ async fn state_connections_are_served_verbatim_with_derived_fields() {
     assert_eq!(clients, json!({"clients": [{"client_id": "app-1"}]}));
     emu.running.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_grant_changed_through_the_admin_api_reaches_new_tokens_only() {
+    let emu = Emu::start(EmulatorConfig {
+        extra_clients: vec![narrow_client()],
+        ..config()
+    })
+    .await;
+    let old = emu.token_for("narrow", "narrow-secret").await;
+    let listed = emu.admin(Method::GET, "/__emulator/clients", None).await;
+    assert_eq!(listed.status, 200);
+    assert!(!listed.raw.contains("narrow-secret"), "no secrets listed");
+    assert_eq!(listed.body[1]["client_id"], "narrow");
+
+    let granted = emu
+        .admin(
+            Method::PUT,
+            "/__emulator/clients/narrow/scopes",
+            Some(json!(["read:connections", "delete:connections"])),
+        )
+        .await;
+    assert_eq!(granted.status, 200, "{}", granted.raw);
+    let new = emu.token_for("narrow", "narrow-secret").await;
+    assert_eq!(
+        jwt_claims(&new)["scope"],
+        "read:connections delete:connections"
+    );
+    assert_eq!(
+        jwt_claims(&old)["scope"],
+        "read:connections create:connections update:connections"
+    );
+    let missing = emu
+        .admin(
+            Method::PUT,
+            "/__emulator/clients/nobody/scopes",
+            Some(json!([])),
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+    let bad = emu
+        .admin(
+            Method::PUT,
+            "/__emulator/clients/narrow/scopes",
+            Some(json!("read:connections")),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+}

@@ -32,6 +32,8 @@ const OP_DELETE: &str = "DELETE /connections/{id}";
 const OP_LIST_CLIENTS: &str = "GET /connections/{id}/clients";
 const OP_ENABLE_CLIENTS: &str = "PATCH /connections/{id}/clients";
 
+/// The scope without which Auth0 leaves `options` out of connection responses.
+const READ_OPTIONS_SCOPE: &str = "read:connections_options";
 /// Most items `PATCH …/clients` accepts in one body.
 const CLIENTS_PATCH_CHUNK: usize = 50;
 /// Page size of `GET …/clients` (Auth0 allows up to 1000).
@@ -366,7 +368,13 @@ impl Auth0Client {
         let url = self.api_url(&["connections", id], &[]);
         let reply = self.call(OP_GET, Method::GET, url, None).await?;
         match reply.status {
-            s if s.is_success() => parse_connection(OP_GET, &reply.body).map(Some),
+            s if s.is_success() => {
+                let conn = parse_connection(OP_GET, &reply.body)?;
+                if conn.options.is_none() {
+                    self.drop_token_lacking(READ_OPTIONS_SCOPE).await;
+                }
+                Ok(Some(conn))
+            }
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(rejected(OP_GET, &reply)),
         }
@@ -383,8 +391,13 @@ impl Auth0Client {
         if !reply.status.is_success() {
             return Err(rejected(OP_LIST, &reply));
         }
-        let list = parse_connection_list(&reply.body)?;
-        Ok(list.into_iter().find(|c| c.name == name))
+        let found = parse_connection_list(&reply.body)?
+            .into_iter()
+            .find(|c| c.name == name);
+        if found.as_ref().is_some_and(|c| c.options.is_none()) {
+            self.drop_token_lacking(READ_OPTIONS_SCOPE).await;
+        }
+        Ok(found)
     }
 
     /// `POST /connections`. A 409 `connection_conflict` (also after a retried POST that had in
@@ -500,7 +513,9 @@ impl Auth0Client {
     }
 
     /// One Management API call with the bearer token; on a 401 the token is dropped and the
-    /// call repeated once with a fresh one.
+    /// call repeated once with a fresh one (a 401 means nothing was applied). A 403 for a
+    /// missing scope drops the token too, but is returned: the grant is baked into the token,
+    /// so a scope granted in the Dashboard since takes effect with the next call's new token.
     async fn call(
         &self,
         operation: &'static str,
@@ -530,6 +545,11 @@ impl Auth0Client {
                 self.drop_token(token.generation).await;
                 continue;
             }
+            if reply.status == StatusCode::FORBIDDEN
+                && rejected(operation, &reply).is_insufficient_scope()
+            {
+                self.drop_token(token.generation).await;
+            }
             return Ok(reply);
         }
     }
@@ -551,6 +571,15 @@ impl Auth0Client {
     async fn drop_token(&self, generation: u64) {
         let mut cached = self.inner.token.lock().await;
         if cached.as_ref().is_some_and(|t| t.generation == generation) {
+            *cached = None;
+        }
+    }
+
+    /// Forgets the cached token when it was not granted `scope`: Auth0 answered without what
+    /// that scope shows, and a grant added in the Dashboard since reaches only a new token.
+    async fn drop_token_lacking(&self, scope: &str) {
+        let mut cached = self.inner.token.lock().await;
+        if cached.as_ref().is_some_and(|t| !t.has_scope(scope)) {
             *cached = None;
         }
     }

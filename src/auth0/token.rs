@@ -193,6 +193,11 @@ impl CachedToken {
     pub fn missing_scopes(&self) -> Vec<&'static str> {
         missing_scopes(&self.scope)
     }
+
+    /// Whether the token was granted `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.split_whitespace().any(|s| s == scope)
+    }
 }
 
 /// The required scopes absent from a space-separated scope string.

@@ -39,7 +39,6 @@ pub(crate) struct Shared {
     pub(crate) tenant_profile: TenantProfile,
     pub(crate) known_clients: Option<Vec<String>>,
     pub(crate) metadata_urls: BTreeMap<String, String>,
-    pub(crate) clients: Vec<ClientSpec>,
     pub(crate) state: Mutex<Tenant>,
 }
 
@@ -47,6 +46,9 @@ pub(crate) struct Shared {
 pub(crate) struct Tenant {
     pub(crate) knobs: RuntimeKnobs,
     pub(crate) store: Store,
+    /// The machine-to-machine clients; their grants change through the admin API, as in the
+    /// Dashboard.
+    clients: Vec<ClientSpec>,
     limiter: Limiter,
     faults: Vec<ActiveFault>,
     fault_rng: StdRng,
@@ -98,10 +100,10 @@ impl Shared {
             tenant_profile: config.tenant_profile,
             known_clients: config.known_clients.clone(),
             metadata_urls: config.metadata_urls.clone(),
-            clients: config.clients(),
             state: Mutex::new(Tenant {
                 knobs: config.runtime(),
                 store,
+                clients: config.clients(),
                 limiter: Limiter::default(),
                 faults: config
                     .faults
@@ -364,11 +366,13 @@ fn token(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Outcome {
         &params["client_secret"],
         &params["audience"],
     );
-    let Some(client) = shared
+    let client = shared
+        .lock()
         .clients
         .iter()
         .find(|c| &c.id == client_id && &c.secret == secret)
-    else {
+        .cloned();
+    let Some(client) = client else {
         return oauth_error(401, "access_denied", "Unauthorized");
     };
     if !shared.audiences().contains(audience) {
@@ -1062,6 +1066,27 @@ fn admin_error(status: u16, message: String) -> Outcome {
     )
 }
 
+/// `PUT /__emulator/clients/{id}/scopes` with a JSON array of scopes: replaces the client's
+/// grant, as editing it in the Dashboard does. Tokens issued before keep their old scopes.
+fn grant_scopes(shared: &Shared, method: &Method, id: &str, body: &Bytes) -> Outcome {
+    if *method != Method::PUT {
+        return admin_error(405, format!("use PUT /__emulator/clients/{id}/scopes"));
+    }
+    let scopes = match serde_json::from_slice::<Vec<String>>(body) {
+        Ok(scopes) => scopes,
+        Err(e) => return admin_error(400, format!("expected a JSON array of scopes: {e}")),
+    };
+    let mut t = shared.lock();
+    let Some(client) = t.clients.iter_mut().find(|c| c.id == id) else {
+        return admin_error(404, format!("no client {id}"));
+    };
+    client.scopes = scopes;
+    Outcome::json(
+        200,
+        json!({"client_id": client.id, "scopes": client.scopes}),
+    )
+}
+
 fn admin(shared: &Shared, method: &Method, path: &str, query: &str, body: &Bytes) -> Outcome {
     let params = query_pairs(query);
     let param = |name: &str| {
@@ -1070,6 +1095,13 @@ fn admin(shared: &Shared, method: &Method, path: &str, query: &str, body: &Bytes
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
+    if let Some(id) = path
+        .trim_end_matches('/')
+        .strip_prefix("/__emulator/clients/")
+        .and_then(|rest| rest.strip_suffix("/scopes"))
+    {
+        return grant_scopes(shared, method, id, body);
+    }
     match (method.clone(), path.trim_end_matches('/')) {
         (Method::GET, "/__emulator/calls") => {
             let since = param("since")
@@ -1165,6 +1197,15 @@ fn admin(shared: &Shared, method: &Method, path: &str, query: &str, body: &Bytes
         (Method::DELETE, "/__emulator/faults") => {
             shared.lock().faults.clear();
             Outcome::empty(204)
+        }
+        (Method::GET, "/__emulator/clients") => {
+            let t = shared.lock();
+            let clients: Vec<Value> = t
+                .clients
+                .iter()
+                .map(|c| json!({"client_id": c.id, "scopes": c.scopes}))
+                .collect();
+            Outcome::json(200, Value::Array(clients))
         }
         (Method::GET, "/__emulator/connections") => {
             let t = shared.lock();
