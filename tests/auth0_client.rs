@@ -1142,4 +1142,44 @@ mod against_emulator {
         assert!(read.expect("exists").options.is_some());
         assert_eq!(client.stats().token_fetches, 2);
     }
+
+    #[tokio::test]
+    async fn a_name_still_being_deleted_is_a_transient_error() {
+        let tenant = Tenant::start(EmulatorConfig {
+            deletion_lag_ms: 60_000,
+            ..emulator_config()
+        })
+        .await;
+        let client = tenant.client();
+        let created = client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect("created");
+        client
+            .delete_connection(&created.id)
+            .await
+            .expect("deleted");
+        let err = client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect_err("the name is still being deleted");
+        assert!(
+            matches!(err, Auth0Error::NameBeingDeleted { .. }),
+            "{err:?}"
+        );
+        assert!(err.is_transient());
+        assert!(!err.is_name_conflict());
+        assert_eq!(err.reason(), "Auth0Unavailable");
+        assert!(err.to_string().contains("try again later"), "{err}");
+        // Other names are not affected, and the name is free once the deletion is over.
+        client
+            .create_connection(&new_connection("other"))
+            .await
+            .expect("another name");
+        tenant.put("config", json!({"deletion_lag_ms": 0})).await;
+        client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect("the deletion has finished");
+    }
 }

@@ -1230,6 +1230,51 @@ async fn state_connections_are_served_verbatim_with_derived_fields() {
 }
 
 #[tokio::test]
+async fn a_name_reused_within_the_deletion_lag_is_still_being_deleted() {
+    let emu = Emu::start(EmulatorConfig {
+        deletion_lag_ms: 60_000,
+        ..config()
+    })
+    .await;
+    let id = emu.create("acme").await["id"].as_str().unwrap().to_string();
+    let deleted = emu
+        .call(Method::DELETE, &format!("/api/v2/connections/{id}"), None)
+        .await;
+    assert_eq!(deleted.status, 202);
+    let body = json!({"name": "acme", "strategy": "samlp", "options": saml_options()});
+    let again = emu
+        .call(Method::POST, "/api/v2/connections", Some(body.clone()))
+        .await;
+    assert_eq!(again.status, 409);
+    // No errorCode, unlike the name conflict (docs/AUTH0_API.md §9).
+    assert_eq!(
+        again.body,
+        json!({"statusCode": 409, "error": "Conflict", "message": "A connection with the same name is being deleted, try again later"})
+    );
+    // Off by default, and changeable at runtime.
+    let knobs = emu
+        .admin(
+            Method::PUT,
+            "/__emulator/config",
+            Some(json!({"deletion_lag_ms": 0})),
+        )
+        .await;
+    assert_eq!(knobs.body["deletion_lag_ms"], 0);
+    let created = emu
+        .call(Method::POST, "/api/v2/connections", Some(body))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.raw);
+    assert_eq!(
+        Emu::start(config())
+            .await
+            .admin(Method::GET, "/__emulator/config", None)
+            .await
+            .body["deletion_lag_ms"],
+        0
+    );
+}
+
+#[tokio::test]
 async fn a_client_grant_changed_through_the_admin_api_reaches_new_tokens_only() {
     let emu = Emu::start(EmulatorConfig {
         extra_clients: vec![narrow_client()],

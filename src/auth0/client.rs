@@ -34,6 +34,9 @@ const OP_ENABLE_CLIENTS: &str = "PATCH /connections/{id}/clients";
 
 /// The scope without which Auth0 leaves `options` out of connection responses.
 const READ_OPTIONS_SCOPE: &str = "read:connections_options";
+/// Start of Auth0's 409 message while a same-named connection is still being deleted
+/// (docs/AUTH0_API.md §3.5; the body has no `errorCode` to tell it from other 409s).
+const BEING_DELETED_MESSAGE: &str = "A connection with the same name is being deleted";
 /// Most items `PATCH …/clients` accepts in one body.
 const CLIENTS_PATCH_CHUNK: usize = 50;
 /// Page size of `GET …/clients` (Auth0 allows up to 1000).
@@ -780,10 +783,20 @@ fn parse<T: DeserializeOwned>(operation: &'static str, body: &[u8]) -> Result<T,
 /// The Auth0 error for a 4xx reply, from its `{statusCode, error, message, errorCode}` body.
 fn rejected(operation: &'static str, reply: &Reply) -> Auth0Error {
     let body: ApiErrorBody = serde_json::from_slice(&reply.body).unwrap_or_default();
+    let error_code = body.error_code.filter(|c| !c.is_empty());
+    if reply.status == StatusCode::CONFLICT
+        && error_code.is_none()
+        && body.message.starts_with(BEING_DELETED_MESSAGE)
+    {
+        return Auth0Error::NameBeingDeleted {
+            operation,
+            message: body.message,
+        };
+    }
     Auth0Error::Rejected {
         operation,
         status: reply.status.as_u16(),
-        error_code: body.error_code.filter(|c| !c.is_empty()),
+        error_code,
         message: if body.message.is_empty() {
             reason_phrase(reply.status)
         } else {
@@ -852,6 +865,35 @@ mod tests {
             err.to_string()
                 .contains("A connection with the same name already exists")
         );
+    }
+
+    #[test]
+    fn a_name_still_being_deleted_is_transient_unlike_a_name_conflict() {
+        let err = rejected(
+            OP_CREATE,
+            &reply(
+                409,
+                r#"{"statusCode":409,"error":"Conflict","message":"A connection with the same name is being deleted, try again later"}"#,
+            ),
+        );
+        assert!(
+            matches!(err, Auth0Error::NameBeingDeleted { .. }),
+            "{err:?}"
+        );
+        assert!(err.is_transient());
+        assert!(!err.is_name_conflict());
+        assert_eq!(err.reason(), "Auth0Unavailable");
+        assert!(err.to_string().contains("try again later"), "{err}");
+        // Other 409s without a code stay rejections.
+        let realm = rejected(
+            OP_CREATE,
+            &reply(
+                409,
+                r#"{"statusCode":409,"error":"Conflict","message":"There is already another connection with some realms from \"realms\" parameter"}"#,
+            ),
+        );
+        assert_eq!(realm.reason(), "Auth0Rejected");
+        assert!(!realm.is_transient());
     }
 
     #[test]

@@ -676,11 +676,12 @@ fn shows_options(t: &Tenant, claims: &Claims) -> bool {
     !t.knobs.options_scope_gating || claims.has_scope("read:connections_options")
 }
 
-fn settings(shared: &Shared, legacy: bool, create: bool) -> WriteSettings<'_> {
+fn settings<'a>(shared: &'a Shared, knobs: &RuntimeKnobs, create: bool) -> WriteSettings<'a> {
     WriteSettings {
         domain: &shared.domain,
         tenant_profile: shared.tenant_profile,
-        legacy_enabled_clients: legacy,
+        legacy_enabled_clients: knobs.legacy_enabled_clients,
+        deletion_lag: Duration::from_millis(knobs.deletion_lag_ms),
         options: OptionsContext {
             metadata_urls: &shared.metadata_urls,
             now: jiff::Timestamp::now(),
@@ -694,7 +695,7 @@ fn create_connection(shared: &Shared, claims: &Claims, body: &Bytes) -> Result<O
     let value = parse_json_body(body)?;
     let mut t = shared.lock();
     let show = shows_options(&t, claims);
-    let settings = settings(shared, t.knobs.legacy_enabled_clients, true);
+    let settings = settings(shared, &t.knobs, true);
     let created = t.store.create(&value, &settings)?;
     // The POST response still echoes enabled_clients, even after the legacy EOL.
     Ok(Outcome::json(
@@ -741,7 +742,7 @@ fn update_connection(
     }
     let show = shows_options(&t, claims);
     let legacy = t.knobs.legacy_enabled_clients;
-    let settings = settings(shared, legacy, false);
+    let settings = settings(shared, &t.knobs, false);
     let updated = t.store.update(id, &value, &settings)?;
     Ok(Outcome::json(
         200,
