@@ -1182,4 +1182,60 @@ mod against_emulator {
             .await
             .expect("the deletion has finished");
     }
+
+    #[tokio::test]
+    async fn a_failed_connection_patch_is_left_to_the_caller_to_retry() {
+        let tenant = Tenant::start(emulator_config()).await;
+        let client = tenant.client();
+        let created = client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect("created");
+        let update = ConnectionUpdate {
+            options: created.options_object().cloned(),
+            metadata: None,
+        };
+        tenant
+            .add_fault(
+                json!({"method": "PATCH", "path": "/api/v2/connections/*", "kind": 503, "nth": 1}),
+            )
+            .await;
+        let err = client
+            .update_connection(&created.id, &update)
+            .await
+            .expect_err("503");
+        assert!(
+            matches!(
+                err,
+                Auth0Error::Unavailable {
+                    status: Some(503),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        tenant
+            .add_fault(
+                json!({"method": "PATCH", "path": "/api/v2/connections/*", "kind": 429, "nth": 1}),
+            )
+            .await;
+        let err = client
+            .update_connection(&created.id, &update)
+            .await
+            .expect_err("429");
+        assert!(matches!(err, Auth0Error::RateLimited { .. }), "{err:?}");
+        assert!(err.is_transient());
+        // One PATCH each: the merged body is never resent by the client.
+        assert_eq!(tenant.count("PATCH /api/v2/connections/{id} 503").await, 1);
+        assert_eq!(tenant.count("PATCH /api/v2/connections/{id} 429").await, 1);
+        assert_eq!(tenant.count("PATCH /api/v2/connections/{id} 200").await, 0);
+        // Reads, and the idempotent enabled-clients PATCH, are still retried in the client.
+        tenant
+            .add_fault(json!({"method": "PATCH", "path": "/api/v2/connections/*/clients", "kind": 503, "nth": 1}))
+            .await;
+        client
+            .enable_clients(&created.id, &["app".to_string()])
+            .await
+            .expect("retried");
+    }
 }

@@ -1321,3 +1321,38 @@ async fn a_client_grant_changed_through_the_admin_api_reaches_new_tokens_only() 
         .await;
     assert_eq!(bad.status, 400);
 }
+
+#[tokio::test]
+async fn a_fault_can_carry_an_out_of_band_options_edit() {
+    let emu = Emu::start(config()).await;
+    let created = emu.create("acme").await;
+    let id = created["id"].as_str().unwrap();
+    let path = format!("/api/v2/connections/{id}");
+    let rule = emu
+        .admin(
+            Method::POST,
+            "/__emulator/faults",
+            Some(json!({
+                "method": "PATCH", "path": "/api/v2/connections/*", "kind": 503, "nth": 1,
+                "edit_options": {"x_dashboard": "edited", "debug": null},
+            })),
+        )
+        .await;
+    assert_eq!(rule.status, 201, "{}", rule.raw);
+    let mut options = saml_options();
+    options["debug"] = json!(true);
+    let failed = emu
+        .call(Method::PATCH, &path, Some(json!({"options": options})))
+        .await;
+    assert_eq!(failed.status, 503);
+    let read = emu.call(Method::GET, &path, None).await;
+    // The PATCH was not applied (phase before); the Dashboard edit was.
+    assert_eq!(read.body["options"]["x_dashboard"], "edited");
+    assert!(read.body["options"].get("debug").is_none());
+    assert_eq!(
+        read.body["options"]["signInEndpoint"],
+        created["options"]["signInEndpoint"]
+    );
+    let listed = emu.admin(Method::GET, "/__emulator/faults", None).await;
+    assert_eq!(listed.body[0]["edit_options"]["x_dashboard"], "edited");
+}

@@ -255,6 +255,15 @@ impl std::fmt::Debug for Auth0Client {
     }
 }
 
+/// Who retries a request that failed with a 429, a 5xx or a transport error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Retry {
+    /// This client, resending the same request: for reads, creates and idempotent writes.
+    InClient,
+    /// The caller, after reading again: for writes whose body depends on an earlier read.
+    ByCaller,
+}
+
 /// A response that was not retried: its status and body.
 struct Reply {
     status: StatusCode,
@@ -369,7 +378,9 @@ impl Auth0Client {
     /// `options` (token lacks `read:connections_options`) keeps `options: None`.
     pub async fn get_connection(&self, id: &str) -> Result<Option<Connection>, Auth0Error> {
         let url = self.api_url(&["connections", id], &[]);
-        let reply = self.call(OP_GET, Method::GET, url, None).await?;
+        let reply = self
+            .call(OP_GET, Method::GET, url, None, Retry::InClient)
+            .await?;
         match reply.status {
             s if s.is_success() => {
                 let conn = parse_connection(OP_GET, &reply.body)?;
@@ -390,7 +401,9 @@ impl Auth0Client {
     ) -> Result<Option<Connection>, Auth0Error> {
         let per_page = LIST_PAGE_SIZE.to_string();
         let url = self.api_url(&["connections"], &[("name", name), ("per_page", &per_page)]);
-        let reply = self.call(OP_LIST, Method::GET, url, None).await?;
+        let reply = self
+            .call(OP_LIST, Method::GET, url, None, Retry::InClient)
+            .await?;
         if !reply.status.is_success() {
             return Err(rejected(OP_LIST, &reply));
         }
@@ -408,7 +421,9 @@ impl Auth0Client {
     pub async fn create_connection(&self, body: &NewConnection) -> Result<Connection, Auth0Error> {
         let url = self.api_url(&["connections"], &[]);
         let body = to_json(OP_CREATE, body)?;
-        let reply = self.call(OP_CREATE, Method::POST, url, Some(body)).await?;
+        let reply = self
+            .call(OP_CREATE, Method::POST, url, Some(body), Retry::InClient)
+            .await?;
         if reply.status.is_success() {
             parse_connection(OP_CREATE, &reply.body)
         } else {
@@ -417,6 +432,11 @@ impl Auth0Client {
     }
 
     /// `PATCH /connections/{id}` with the complete merged body.
+    ///
+    /// Not retried here after a 429, 5xx or transport failure: the body is a merge over an
+    /// earlier read, and resending it later would erase an option set in the Dashboard in
+    /// between. The caller re-reads and re-merges before writing again
+    /// (`reconcile::execute`); the 429 wait is in the error and already paces every caller.
     pub async fn update_connection(
         &self,
         id: &str,
@@ -424,7 +444,9 @@ impl Auth0Client {
     ) -> Result<Connection, Auth0Error> {
         let url = self.api_url(&["connections", id], &[]);
         let body = to_json(OP_UPDATE, body)?;
-        let reply = self.call(OP_UPDATE, Method::PATCH, url, Some(body)).await?;
+        let reply = self
+            .call(OP_UPDATE, Method::PATCH, url, Some(body), Retry::ByCaller)
+            .await?;
         if reply.status.is_success() {
             parse_connection(OP_UPDATE, &reply.body)
         } else {
@@ -435,7 +457,9 @@ impl Auth0Client {
     /// `DELETE /connections/{id}`; a connection that is already gone counts as deleted.
     pub async fn delete_connection(&self, id: &str) -> Result<(), Auth0Error> {
         let url = self.api_url(&["connections", id], &[]);
-        let reply = self.call(OP_DELETE, Method::DELETE, url, None).await?;
+        let reply = self
+            .call(OP_DELETE, Method::DELETE, url, None, Retry::InClient)
+            .await?;
         match reply.status {
             s if s.is_success() => Ok(()),
             StatusCode::NOT_FOUND => Ok(()),
@@ -454,7 +478,9 @@ impl Auth0Client {
                 query.push(("from", cursor));
             }
             let url = self.api_url(&["connections", id, "clients"], &query);
-            let reply = self.call(OP_LIST_CLIENTS, Method::GET, url, None).await?;
+            let reply = self
+                .call(OP_LIST_CLIENTS, Method::GET, url, None, Retry::InClient)
+                .await?;
             if !reply.status.is_success() {
                 return Err(rejected(OP_LIST_CLIENTS, &reply));
             }
@@ -483,7 +509,14 @@ impl Auth0Client {
             let url = self.api_url(&["connections", id, "clients"], &[]);
             let body = to_json(OP_ENABLE_CLIENTS, &items)?;
             let reply = self
-                .call(OP_ENABLE_CLIENTS, Method::PATCH, url, Some(body))
+                .call(
+                    OP_ENABLE_CLIENTS,
+                    Method::PATCH,
+                    url,
+                    Some(body),
+                    // Idempotent per item, so a blind resend is safe.
+                    Retry::InClient,
+                )
                 .await?;
             if !reply.status.is_success() {
                 return Err(rejected(OP_ENABLE_CLIENTS, &reply));
@@ -525,13 +558,14 @@ impl Auth0Client {
         method: Method,
         url: Url,
         body: Option<Vec<u8>>,
+        retry: Retry,
     ) -> Result<Reply, Auth0Error> {
         let mut refreshed = false;
         loop {
             let token = self.token().await?;
             let http = &self.inner.http;
             let reply = self
-                .execute(operation, || {
+                .execute(operation, retry, || {
                     let request = http
                         .request(method.clone(), url.clone())
                         .bearer_auth(token.token.expose());
@@ -597,7 +631,7 @@ impl Auth0Client {
         ];
         let issued_at = Instant::now();
         let reply = self
-            .execute(OP_TOKEN, || {
+            .execute(OP_TOKEN, Retry::InClient, || {
                 self.inner
                     .http
                     .post(self.inner.token_url.clone())
@@ -622,16 +656,22 @@ impl Auth0Client {
         Ok(CachedToken::new(response, issued_at, generation))
     }
 
-    /// Sends a request built by `build`, waiting on the shared budget before every attempt and
-    /// retrying 5xx/transport failures (exponential backoff) and 429s (server-given wait).
-    /// Any other response is returned to the caller.
+    /// Sends a request built by `build`, waiting on the shared budget before every attempt and,
+    /// with [`Retry::InClient`], retrying 5xx/transport failures (exponential backoff) and 429s
+    /// (server-given wait). Any other response is returned to the caller. A 429 pauses every
+    /// caller either way.
     async fn execute(
         &self,
         operation: &'static str,
+        retry: Retry,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Reply, Auth0Error> {
         let config = &self.inner.config;
-        let mut backoff = backoff_schedule(&config.timing, config.max_retries);
+        let max_retries = match retry {
+            Retry::InClient => config.max_retries,
+            Retry::ByCaller => 0,
+        };
+        let mut backoff = backoff_schedule(&config.timing, max_retries);
         let mut rate_limited_retries = 0;
         loop {
             self.inner.budget.acquire().await;
@@ -690,7 +730,7 @@ impl Auth0Client {
                         // Every caller pauses, not only this one: the bucket is the tenant's.
                         self.inner.budget.pause_until(Instant::now() + wait);
                         self.with_stats(|s| s.rate_limited += 1);
-                        if rate_limited_retries >= config.max_retries {
+                        if rate_limited_retries >= max_retries {
                             return Err(Auth0Error::RateLimited {
                                 operation,
                                 retry_after: wait,

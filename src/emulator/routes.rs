@@ -498,6 +498,14 @@ fn fault_outcome(kind: FaultKind, headers: &RateHeaders, retry_after: bool) -> O
     outcome
 }
 
+/// A fault that fires for the current call.
+struct Fired {
+    kind: FaultKind,
+    phase: Phase,
+    /// The out-of-band options edit of the rule, if any.
+    edit_options: Option<Map<String, Value>>,
+}
+
 /// Counts the call against every fault rule: the summed latency of the `latency` rules that
 /// fire, and the first other fault that fires (or, with `fault_rate`, a random 5xx).
 fn pick_faults(
@@ -505,19 +513,23 @@ fn pick_faults(
     method: &Method,
     path: &str,
     use_fault_rate: bool,
-) -> (Option<(FaultKind, Phase)>, u64) {
+) -> (Option<Fired>, u64) {
     let fault_rate = t.knobs.fault_rate;
     let Tenant {
         faults, fault_rng, ..
     } = t;
     let mut extra = 0u64;
-    let mut chosen: Option<(FaultKind, Phase)> = None;
+    let mut chosen: Option<Fired> = None;
     for f in faults.iter_mut() {
         if f.check(method.as_str(), path, fault_rng) {
             if f.rule.kind == FaultKind::Latency {
                 extra += f.rule.latency_ms;
             } else if chosen.is_none() {
-                chosen = Some((f.rule.kind, f.rule.phase));
+                chosen = Some(Fired {
+                    kind: f.rule.kind,
+                    phase: f.rule.phase,
+                    edit_options: f.rule.edit_options.clone(),
+                });
             }
         }
     }
@@ -527,9 +539,19 @@ fn pick_faults(
             FaultKind::BadGateway,
             FaultKind::Unavailable,
         ][fault_rng.gen_range(0..3)];
-        chosen = Some((kind, Phase::Before));
+        chosen = Some(Fired {
+            kind,
+            phase: Phase::Before,
+            edit_options: None,
+        });
     }
     (chosen, extra)
+}
+
+/// The connection id in `/api/v2/connections/{id}[/…]`.
+fn addressed_connection(path: &str) -> Option<&str> {
+    let mut segments = path.strip_prefix("/api/v2/connections/")?.split('/');
+    segments.next().filter(|id| !id.is_empty())
 }
 
 /// `/oauth/token` under the fault rules whose path names it explicitly; a 429 fault answers
@@ -545,7 +567,7 @@ async fn token_with_faults(
     if extra_latency > 0 {
         tokio::time::sleep(Duration::from_millis(extra_latency)).await;
     }
-    let Some((kind, phase)) = fault else {
+    let Some(Fired { kind, phase, .. }) = fault else {
         let mut o = token(shared, headers, body);
         if extra_latency > 0 {
             o.fault = Some("latency");
@@ -607,18 +629,24 @@ async fn api(
     if extra_latency > 0 {
         tokio::time::sleep(Duration::from_millis(extra_latency)).await;
     }
-    let mut outcome = match fault {
-        Some((kind, Phase::Before)) => fault_outcome(kind, &limit, retry_after),
+    let mut outcome = match &fault {
+        Some(f) if f.phase == Phase::Before => fault_outcome(f.kind, &limit, retry_after),
         _ => {
             let mut o = endpoint(shared, method, path, query, headers, body);
-            if let Some((kind, Phase::After)) = fault {
-                o = fault_outcome(kind, &limit, retry_after);
+            if let Some(f) = &fault {
+                o = fault_outcome(f.kind, &limit, retry_after);
             } else if extra_latency > 0 {
                 o.fault = Some("latency");
             }
             o
         }
     };
+    // After the request (phase after) and before the client sees the fault and retries.
+    if let Some(edit) = fault.as_ref().and_then(|f| f.edit_options.as_ref())
+        && let Some(id) = addressed_connection(path)
+    {
+        shared.lock().store.edit_options(id, edit);
+    }
     if outcome.headers.is_empty() && !outcome.reset {
         outcome.headers = rate_headers(&limit, retry_after, false);
     }

@@ -285,6 +285,28 @@ impl Store {
         true
     }
 
+    /// Sets (or, for `null`, removes) option keys of connection `id` without any checks: an
+    /// out-of-band edit, as a Dashboard user would make. Whether the connection exists.
+    pub fn edit_options(&mut self, id: &str, edit: &Map<String, Value>) -> bool {
+        let Some(conn) = self.get_mut(id) else {
+            return false;
+        };
+        let options = conn
+            .body
+            .entry("options")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(options) = options {
+            for (key, value) in edit {
+                if value.is_null() {
+                    options.shift_remove(key);
+                } else {
+                    options.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        true
+    }
+
     /// Inserts a connection verbatim (admin seeding): an id is generated when missing, the
     /// derived certificate keys are computed when `options.signingCert` parses, and
     /// `enabled_clients` moves to the client set.
