@@ -364,3 +364,53 @@ fn bad_metadata_is_reported_with_its_kind_and_nothing_is_written() {
         "no Auth0 call for unusable input"
     );
 }
+
+#[test]
+fn apply_with_credential_variables_set_but_empty_refuses_and_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    manifests(dir.path(), true, false);
+    let run = |vars: &[(&str, &str)]| {
+        let mut command = Command::new(SSO);
+        command.args(["apply", "-o", "json", "-f"]).arg(dir.path());
+        for var in [
+            "AUTH0_DOMAIN",
+            "AUTH0_CLIENT_ID",
+            "AUTH0_CLIENT_SECRET",
+            "AUTH0_CLIENT_SECRET_FILE",
+            "AUTH0_URL",
+            "AUTH0_TENANT",
+            "AUTH0_PUBLIC_DOMAIN",
+        ] {
+            command.env_remove(var);
+        }
+        command.envs(vars.iter().copied());
+        let out = command.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, stdout, stderr) = run(&[
+        ("AUTH0_DOMAIN", ""),
+        ("AUTH0_CLIENT_ID", ""),
+        ("AUTH0_CLIENT_SECRET", ""),
+    ]);
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(stdout.is_empty(), "nothing applied: {stdout}");
+    assert!(!stderr.contains("embedded Auth0 emulator at"), "{stderr}");
+    for name in ["AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET"] {
+        assert!(stderr.contains(name), "names {name}: {stderr}");
+    }
+
+    // One empty variable among good ones is named alone.
+    let (code, _, stderr) = run(&[
+        ("AUTH0_DOMAIN", "acme.us.auth0.com"),
+        ("AUTH0_CLIENT_ID", "cid"),
+        ("AUTH0_CLIENT_SECRET", "   "),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("AUTH0_CLIENT_SECRET"), "{stderr}");
+    assert!(!stderr.contains("AUTH0_DOMAIN"), "{stderr}");
+}

@@ -74,6 +74,14 @@ pub struct Auth0Config {
 /// Why the Auth0 settings cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// Settings given with an empty value (an environment variable set to nothing, usually a
+    /// template or Secret gone wrong), as `VARIABLE (--flag)`. Refused rather than read as
+    /// unset, which would silently run against the embedded emulator.
+    #[error(
+        "Auth0 settings are set but empty: {}; give each a value, or unset them (plan and apply then use the embedded Auth0 emulator)",
+        .0.join(", ")
+    )]
+    Empty(Vec<&'static str>),
     /// Some Auth0 settings were given but this one is missing.
     #[error(
         "Auth0 is partly configured: {0} is missing (set it, or set no Auth0 flags at all to use the embedded emulator)"
@@ -123,6 +131,27 @@ impl Auth0Config {
     /// Settings from the command line; `None` when no Auth0 credentials are configured at all
     /// (the caller then uses the embedded emulator).
     pub fn from_args(args: &Auth0Args) -> Result<Option<Self>, ConfigError> {
+        let empty: Vec<&'static str> = [
+            ("AUTH0_DOMAIN (--auth0-domain)", &args.auth0_domain),
+            ("AUTH0_CLIENT_ID (--auth0-client-id)", &args.auth0_client_id),
+            (
+                "AUTH0_CLIENT_SECRET (--auth0-client-secret)",
+                &args.auth0_client_secret,
+            ),
+            ("AUTH0_URL (--auth0-url)", &args.auth0_url),
+            ("AUTH0_TENANT (--auth0-tenant)", &args.auth0_tenant),
+            (
+                "AUTH0_PUBLIC_DOMAIN (--auth0-public-domain)",
+                &args.auth0_public_domain,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, value)| value.as_deref().is_some_and(|v| v.trim().is_empty()))
+        .map(|(name, _)| name)
+        .collect();
+        if !empty.is_empty() {
+            return Err(ConfigError::Empty(empty));
+        }
         let non_empty = |v: &Option<String>| {
             v.as_deref()
                 .map(str::trim)
@@ -1112,6 +1141,35 @@ mod tests {
         })
         .expect_err("domain missing");
         assert!(err.to_string().contains("--auth0-domain"), "{err}");
+    }
+
+    #[test]
+    fn empty_settings_are_refused_by_name_instead_of_meaning_unset() {
+        let err = Auth0Config::from_args(&Auth0Args {
+            auth0_domain: Some(String::new()),
+            auth0_client_id: Some(" ".into()),
+            auth0_client_secret: Some(String::new()),
+            ..args()
+        })
+        .expect_err("empty values");
+        assert!(
+            matches!(&err, ConfigError::Empty(names) if names.len() == 3),
+            "{err}"
+        );
+        let message = err.to_string();
+        for name in ["AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET"] {
+            assert!(message.contains(name), "{message}");
+        }
+        let err = Auth0Config::from_args(&Auth0Args {
+            auth0_domain: Some("acme.us.auth0.com".into()),
+            auth0_client_id: Some("cid".into()),
+            auth0_client_secret: Some("s".into()),
+            auth0_url: Some(String::new()),
+            ..args()
+        })
+        .expect_err("empty URL");
+        assert!(err.to_string().contains("AUTH0_URL (--auth0-url)"), "{err}");
+        assert!(!err.to_string().contains("AUTH0_DOMAIN"), "{err}");
     }
 
     #[test]
