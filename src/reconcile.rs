@@ -7,6 +7,7 @@ use std::future::Future;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::auth0::{Auth0Client, Auth0Error, Connection, ConnectionUpdate};
@@ -674,7 +675,10 @@ pub fn synced_status(
         .filter(|(i, _)| *i != synced.idp.selected)
         .map(|(_, c)| c.info())
         .collect();
-    status.applied_options = Some(synced.desired.applied_summary());
+    status.applied_options = Some(masked_applied_options(
+        res,
+        synced.desired.applied_summary(),
+    ));
     status.managed_enabled_clients = synced.managed_enabled_clients.clone();
     status.last_sync_time = Some(Time(now));
     let message = match synced.action {
@@ -697,6 +701,30 @@ pub fn synced_status(
         ),
     );
     status
+}
+
+/// What `status.appliedOptions` shows of a secret-looking `extraOptions` value.
+const MASKED: &str = "<redacted>";
+
+/// `applied` with the values of secret-looking `extraOptions` (`client_secret`, `password`,
+/// `…token`, … as `plan` masks them) replaced by [`MASKED`]: anyone who may read the resource
+/// reads its status. The next reconcile uses only the keys of `appliedOptions` (an option the
+/// operator applied and the spec dropped is removed), and compares values with what Auth0
+/// holds, so nothing of the value is needed here, not even a hash, which would let a reader
+/// test guesses of a short password.
+fn masked_applied_options(
+    res: &SsoConnection,
+    mut applied: Map<String, Value>,
+) -> Map<String, Value> {
+    let Some(extra) = res.spec.extra_options.as_ref() else {
+        return applied;
+    };
+    for (key, value) in applied.iter_mut() {
+        if extra.contains_key(key) && plan::looks_secret(key) {
+            *value = Value::String(MASKED.to_string());
+        }
+    }
+    applied
 }
 
 /// One line naming the changed options: `added a, b; changed c; removed d`.

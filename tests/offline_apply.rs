@@ -414,3 +414,53 @@ fn apply_with_credential_variables_set_but_empty_refuses_and_names_them() {
     assert!(stderr.contains("AUTH0_CLIENT_SECRET"), "{stderr}");
     assert!(!stderr.contains("AUTH0_DOMAIN"), "{stderr}");
 }
+
+#[test]
+fn apply_never_prints_secret_looking_extra_options_and_a_second_apply_writes_nothing() {
+    let emulator = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    manifests(dir.path(), true, false);
+    let text = std::fs::read_to_string(dir.path().join("acme.yaml")).unwrap();
+    let secrets = [
+        ("client_secret", "extra-client-secret-value"),
+        ("bindPassword", "extra-password-value"),
+        ("apiToken", "extra-token-value"),
+    ];
+    let mut extra = String::from("  extraOptions:\n    debug: false\n");
+    for (key, value) in secrets {
+        extra.push_str(&format!("    {key}: {value}\n"));
+    }
+    let with_secrets = text.replace("  companyDomain:", &format!("{extra}  companyDomain:"));
+    assert_ne!(with_secrets, text, "extraOptions added to the spec");
+    std::fs::write(dir.path().join("acme.yaml"), with_secrets).unwrap();
+
+    for output in [["apply", "-o", "json"].as_slice(), ["apply"].as_slice()] {
+        let seq = emulator.last_seq();
+        let (code, stdout, stderr) = sso(output, &emulator, dir.path());
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+        for (key, value) in secrets {
+            assert!(!stdout.contains(value), "{key} printed in clear: {stdout}");
+            assert!(!stderr.contains(value), "{key} logged in clear: {stderr}");
+        }
+        if output.len() == 3 {
+            let result: Value = serde_json::from_str(&stdout).unwrap();
+            let applied = &result[0]["status"]["appliedOptions"];
+            assert_eq!(applied["debug"], false, "{stdout}");
+            for (key, _) in secrets {
+                assert!(applied[key].is_string(), "{key} recorded: {stdout}");
+            }
+        } else {
+            // The second apply: reads only.
+            let calls = emulator.api_calls_since(seq);
+            assert!(
+                calls.iter().all(|c| c.starts_with("GET")),
+                "zero writes: {calls:?}"
+            );
+        }
+    }
+    // Auth0 got the real values.
+    let options = &emulator.connection("acme-azure")["options"];
+    for (key, value) in secrets {
+        assert_eq!(options[key], value);
+    }
+}

@@ -13,7 +13,7 @@ use sso_operator::emulator::{
     self, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, RunningEmulator,
 };
 use sso_operator::offline::{Manifests, load_manifests};
-use sso_operator::reconcile::{self, Action, SyncError, SyncOptions};
+use sso_operator::reconcile::{self, Action, SyncError, SyncOptions, Tenant};
 use sso_operator::secret::SecretString;
 use url::Url;
 
@@ -255,4 +255,68 @@ async fn persistent_patch_failures_stop_after_four_attempts_as_a_transient_error
         4
     );
     assert_eq!(emulator.connection().await["options"]["debug"], false);
+}
+
+#[tokio::test]
+async fn secret_looking_extra_options_never_reach_the_status_and_a_second_sync_writes_nothing() {
+    let emulator = Emulator::start().await;
+    let client = emulator.client();
+    let tenant = Tenant::new("emulator.local", None, None);
+    let secrets = [
+        ("client_secret", "extra-client-secret-value"),
+        ("idpPassword", "extra-password-value"),
+        ("api_token", "extra-token-value"),
+        ("privateKeyId", "extra-private-key-id-value"),
+    ];
+    let mut extra = json!({"debug": false});
+    for (key, value) in secrets {
+        extra[key] = json!(value);
+    }
+    let (sources, mut res) = manifests(extra.clone());
+
+    let created = sync(&client, &res, &sources).await.expect("created");
+    let status = reconcile::synced_status(&res, &created, &tenant, jiff::Timestamp::now());
+    let shown = serde_json::to_string(&status).expect("status json");
+    for (key, value) in secrets {
+        assert!(!shown.contains(value), "{key} is shown in clear: {shown}");
+        assert!(
+            status.applied_options.as_ref().expect("applied")[key].is_string(),
+            "{key} is still recorded as applied"
+        );
+    }
+    assert_eq!(
+        status.applied_options.as_ref().expect("applied")["debug"],
+        false
+    );
+    // Auth0 holds the real values.
+    let stored = emulator.connection().await;
+    assert_eq!(
+        stored["options"]["client_secret"],
+        "extra-client-secret-value"
+    );
+
+    // The controller's next reconcile reads the status it wrote: nothing to write.
+    res.status = Some(status);
+    let patches = emulator.count("PATCH /api/v2/connections/{id} 200").await;
+    let again = sync(&client, &res, &sources).await.expect("in sync");
+    assert_eq!(again.action, Action::Unchanged);
+    assert_eq!(
+        emulator.count("PATCH /api/v2/connections/{id} 200").await,
+        patches
+    );
+
+    // A new secret value is still applied, and still not shown.
+    extra["client_secret"] = json!("rotated-client-secret-value");
+    let (sources, mut rotated) = manifests(extra);
+    rotated.status = res.status.clone();
+    let updated = sync(&client, &rotated, &sources).await.expect("updated");
+    assert_eq!(updated.action, Action::Updated);
+    assert_eq!(
+        emulator.connection().await["options"]["client_secret"],
+        "rotated-client-secret-value"
+    );
+    let status = reconcile::synced_status(&rotated, &updated, &tenant, jiff::Timestamp::now());
+    let shown = serde_json::to_string(&status).expect("status json");
+    assert!(!shown.contains("rotated-client-secret-value"), "{shown}");
+    assert!(emulator.connection().await["options"]["idpPassword"] == "extra-password-value");
 }
