@@ -243,7 +243,10 @@ fn not_ready(reason: &str, condition_status: &str) -> Value {
 fn every_failure_reason_is_progressing_only_if_the_operator_retries_it() {
     // The operator recovers from these without help (README, "Status and reasons").
     for reason in ALL_REASONS {
-        if matches!(reason, Reason::Synced | Reason::Encrypted | Reason::Verified) {
+        if matches!(
+            reason,
+            Reason::Synced | Reason::Encrypted | Reason::Verified
+        ) {
             continue; // reasons of True conditions
         }
         let want = if reason.is_transient() {
