@@ -957,7 +957,7 @@ fn display_value(key: &str, value: &Value) -> String {
 }
 
 /// Extra option names that may hold credentials; their values are never displayed.
-fn looks_secret(key: &str) -> bool {
+pub fn looks_secret(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     ["secret", "password", "private", "token", "key"]
         .iter()

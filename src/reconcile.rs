@@ -4,11 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::auth0::{Auth0Client, Auth0Error, Connection};
+use crate::auth0::{Auth0Client, Auth0Error, Connection, ConnectionUpdate};
 use crate::crd::{MetadataSourceStatus, SsoConnection, SsoConnectionStatus};
 use crate::metadata::{IdpMetadata, parse_idp_metadata};
 use crate::plan::{self, Desired, Diff, KeyPair, Plan, PlanError, PlanInputs, Refusal};
@@ -293,6 +295,9 @@ pub async fn sync_connection<S: Sources + Sync>(
     Ok(synced)
 }
 
+/// How many times a PATCH of a connection is sent before a transient failure is reported.
+const WRITE_ATTEMPTS: usize = 4;
+
 async fn execute(
     client: &Auth0Client,
     planned: Plan,
@@ -301,11 +306,14 @@ async fn execute(
     owner: &str,
     res: &SsoConnection,
 ) -> Result<(String, Action, Diff), SyncError> {
+    let replan = |current: Option<&Connection>| {
+        plan::plan_connection(desired, name, owner, res.spec.adopt_existing, current)
+            .map_err(SyncError::Refused)
+    };
     match planned {
         Plan::Unchanged { id } => Ok((id, Action::Unchanged, Diff::default())),
         Plan::Update { id, body, diff } => {
-            let updated = client.update_connection(&id, &body).await?;
-            verify_thumbprint(&updated, desired)?;
+            let diff = update_with_fresh_merge(client, &id, body, diff, desired, replan).await?;
             Ok((id, Action::Updated, diff))
         }
         Plan::Create { body, diff } => match client.create_connection(&body).await {
@@ -317,19 +325,14 @@ async fn execute(
             // name up and adopt it only if it is ours (plan_connection checks the marker).
             Err(e) if e.is_name_conflict() => {
                 let current = client.find_connection_by_name(name).await?;
-                match plan::plan_connection(
-                    desired,
-                    name,
-                    owner,
-                    res.spec.adopt_existing,
-                    current.as_ref(),
-                )
-                .map_err(SyncError::Refused)?
-                {
+                match replan(current.as_ref())? {
                     Plan::Unchanged { id } => Ok((id, Action::Created, diff)),
-                    Plan::Update { id, body, .. } => {
-                        let updated = client.update_connection(&id, &body).await?;
-                        verify_thumbprint(&updated, desired)?;
+                    Plan::Update {
+                        id,
+                        body,
+                        diff: update,
+                    } => {
+                        update_with_fresh_merge(client, &id, body, update, desired, replan).await?;
                         Ok((id, Action::Created, diff))
                     }
                     Plan::Create { .. } => Err(e.into()),
@@ -337,6 +340,69 @@ async fn execute(
             }
             Err(e) => Err(e.into()),
         },
+    }
+}
+
+/// PATCHes connection `id` with `body` (a merge over the connection as read before) and
+/// returns the diff of the write that landed.
+///
+/// After a 429, 5xx or transport failure the same body is not sent again: Auth0 replaces the
+/// whole `options` object, so a body merged over an older read would erase an option set in
+/// the Dashboard meanwhile. Each retry waits (exponential backoff with jitter, at least the
+/// 429's wait), reads the connection again and re-plans over what it holds now; if that finds
+/// nothing left to change (the failed PATCH had landed after all), nothing more is written.
+async fn update_with_fresh_merge(
+    client: &Auth0Client,
+    id: &str,
+    mut body: ConnectionUpdate,
+    mut diff: Diff,
+    desired: &Desired,
+    replan: impl Fn(Option<&Connection>) -> Result<Plan, SyncError>,
+) -> Result<Diff, SyncError> {
+    let timing = client.config().timing;
+    let mut delays = ExponentialBuilder::new()
+        .with_min_delay(timing.backoff_base)
+        .with_max_delay(timing.backoff_cap.max(timing.backoff_base))
+        .with_jitter()
+        .with_max_times(WRITE_ATTEMPTS - 1)
+        .build();
+    loop {
+        let failure = match client.update_connection(id, &body).await {
+            Ok(updated) => {
+                verify_thumbprint(&updated, desired)?;
+                return Ok(diff);
+            }
+            Err(e) if e.is_transient() => e,
+            Err(e) => return Err(e.into()),
+        };
+        let Some(delay) = delays.next() else {
+            return Err(failure.into());
+        };
+        let wait = match &failure {
+            Auth0Error::RateLimited { retry_after, .. } => delay.max(*retry_after),
+            _ => delay,
+        };
+        tracing::debug!(
+            connection = id,
+            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            error = %failure,
+            "connection write failed; reading it again before the next attempt"
+        );
+        tokio::time::sleep(wait).await;
+        let current = client.get_connection(id).await?;
+        match replan(current.as_ref())? {
+            Plan::Unchanged { .. } => return Ok(diff),
+            Plan::Update {
+                id: fresh_id,
+                body: fresh_body,
+                diff: fresh_diff,
+            } if fresh_id == id => {
+                body = fresh_body;
+                diff = fresh_diff;
+            }
+            // Deleted meanwhile: the next reconcile starts over from the name.
+            _ => return Err(failure.into()),
+        }
     }
 }
 
@@ -609,7 +675,10 @@ pub fn synced_status(
         .filter(|(i, _)| *i != synced.idp.selected)
         .map(|(_, c)| c.info())
         .collect();
-    status.applied_options = Some(synced.desired.applied_summary());
+    status.applied_options = Some(masked_applied_options(
+        res,
+        synced.desired.applied_summary(),
+    ));
     status.managed_enabled_clients = synced.managed_enabled_clients.clone();
     status.last_sync_time = Some(Time(now));
     let message = match synced.action {
@@ -632,6 +701,30 @@ pub fn synced_status(
         ),
     );
     status
+}
+
+/// What `status.appliedOptions` shows of a secret-looking `extraOptions` value.
+const MASKED: &str = "<redacted>";
+
+/// `applied` with the values of secret-looking `extraOptions` (`client_secret`, `password`,
+/// `…token`, … as `plan` masks them) replaced by [`MASKED`]: anyone who may read the resource
+/// reads its status. The next reconcile uses only the keys of `appliedOptions` (an option the
+/// operator applied and the spec dropped is removed), and compares values with what Auth0
+/// holds, so nothing of the value is needed here, not even a hash, which would let a reader
+/// test guesses of a short password.
+fn masked_applied_options(
+    res: &SsoConnection,
+    mut applied: Map<String, Value>,
+) -> Map<String, Value> {
+    let Some(extra) = res.spec.extra_options.as_ref() else {
+        return applied;
+    };
+    for (key, value) in applied.iter_mut() {
+        if extra.contains_key(key) && plan::looks_secret(key) {
+            *value = Value::String(MASKED.to_string());
+        }
+    }
+    applied
 }
 
 /// One line naming the changed options: `added a, b; changed c; removed d`.

@@ -203,6 +203,47 @@ async fn refused_credentials_are_a_token_error_after_one_request() {
 }
 
 #[tokio::test]
+async fn a_token_with_an_absurd_lifetime_is_used_without_panicking() {
+    let script = Shared::default();
+    let app = Router::new()
+        .route(
+            "/oauth/token",
+            post(|State(s): State<Shared>| async move {
+                s.token_hits.fetch_add(1, Ordering::SeqCst);
+                // Raw text: the largest u64 exactly as a misbehaving server would send it.
+                (
+                    [("content-type", "application/json")],
+                    r#"{"access_token":"x","expires_in":18446744073709551615,"scope":"read:connections update:connections"}"#,
+                )
+            }),
+        )
+        .route(
+            "/api/v2/connections/{id}",
+            get(|State(s): State<Shared>, headers: HeaderMap| async move {
+                s.api_hits.fetch_add(1, Ordering::SeqCst);
+                assert_eq!(bearer(&headers), "x");
+                axum::Json(connection_json(true))
+            }),
+        )
+        .with_state(script.clone());
+    let base = serve(app).await;
+    let client = Auth0Client::new(fast_config(base, "cid", "s")).expect("client");
+    for _ in 0..2 {
+        let found = tokio::spawn({
+            let c = client.clone();
+            async move { c.get_connection("con_x").await }
+        })
+        .await
+        .expect("no panic in the client")
+        .expect("get");
+        assert!(found.is_some());
+    }
+    // The clamped lifetime still caches the token: one token request for both calls.
+    assert_eq!(script.token_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(script.api_hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
 async fn concurrent_callers_share_one_token_request() {
     let script = Shared::default();
     let app = Router::new()
@@ -589,6 +630,17 @@ mod against_emulator {
 
         async fn count(&self, key: &str) -> u64 {
             self.stats().await[key].as_u64().unwrap_or(0)
+        }
+
+        async fn put(&self, path: &str, body: Value) {
+            let response = self
+                .admin
+                .put(format!("{}/__emulator/{path}", self.emulator.base_url()))
+                .json(&body)
+                .send()
+                .await
+                .expect("admin call");
+            assert!(response.status().is_success(), "PUT {path} refused");
         }
 
         async fn add_fault(&self, rule: Value) {
@@ -1024,5 +1076,166 @@ mod against_emulator {
         );
         assert!(!err.to_string().contains("not-the-secret"));
         assert_eq!(tenant.count("tokens_issued").await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_scope_granted_after_a_403_is_used_by_the_next_call() {
+        let tenant = Tenant::start(EmulatorConfig {
+            extra_clients: vec![ClientSpec {
+                id: "no-create".into(),
+                secret: "no-create-secret".into(),
+                scopes: vec!["read:connections".into()],
+            }],
+            ..emulator_config()
+        })
+        .await;
+        let client = tenant.client_as("no-create", "no-create-secret");
+        let err = client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect_err("create:connections is missing");
+        assert!(err.is_insufficient_scope(), "{err}");
+        assert_eq!(err.reason(), "InsufficientScope");
+
+        // Granted in the Dashboard while the operator runs: the same client picks it up.
+        tenant
+            .put(
+                "clients/no-create/scopes",
+                json!(["read:connections", "create:connections"]),
+            )
+            .await;
+        client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect("the next call uses a token with the new grant");
+        assert_eq!(client.stats().token_fetches, 2);
+        assert_eq!(tenant.count("POST /api/v2/connections 403").await, 1);
+        assert_eq!(tenant.count("POST /api/v2/connections 201").await, 1);
+    }
+
+    #[tokio::test]
+    async fn an_options_scope_granted_after_a_read_without_options_is_used_by_the_next_read() {
+        let tenant = Tenant::start(EmulatorConfig {
+            extra_clients: vec![ClientSpec {
+                id: "no-options".into(),
+                secret: "no-options-secret".into(),
+                scopes: vec!["read:connections".into()],
+            }],
+            ..emulator_config()
+        })
+        .await;
+        let created = tenant
+            .client()
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect("created");
+        let client = tenant.client_as("no-options", "no-options-secret");
+        let read = client.get_connection(&created.id).await.expect("read");
+        assert_eq!(read.expect("exists").options, None);
+        tenant
+            .put(
+                "clients/no-options/scopes",
+                json!(["read:connections", "read:connections_options"]),
+            )
+            .await;
+        let read = client.get_connection(&created.id).await.expect("read");
+        assert!(read.expect("exists").options.is_some());
+        assert_eq!(client.stats().token_fetches, 2);
+    }
+
+    #[tokio::test]
+    async fn a_name_still_being_deleted_is_a_transient_error() {
+        let tenant = Tenant::start(EmulatorConfig {
+            deletion_lag_ms: 60_000,
+            ..emulator_config()
+        })
+        .await;
+        let client = tenant.client();
+        let created = client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect("created");
+        client
+            .delete_connection(&created.id)
+            .await
+            .expect("deleted");
+        let err = client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect_err("the name is still being deleted");
+        assert!(
+            matches!(err, Auth0Error::NameBeingDeleted { .. }),
+            "{err:?}"
+        );
+        assert!(err.is_transient());
+        assert!(!err.is_name_conflict());
+        assert_eq!(err.reason(), "Auth0Unavailable");
+        assert!(err.to_string().contains("try again later"), "{err}");
+        // Other names are not affected, and the name is free once the deletion is over.
+        client
+            .create_connection(&new_connection("other"))
+            .await
+            .expect("another name");
+        tenant.put("config", json!({"deletion_lag_ms": 0})).await;
+        client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect("the deletion has finished");
+    }
+
+    #[tokio::test]
+    async fn a_failed_connection_patch_is_left_to_the_caller_to_retry() {
+        let tenant = Tenant::start(emulator_config()).await;
+        let client = tenant.client();
+        let created = client
+            .create_connection(&new_connection("acme"))
+            .await
+            .expect("created");
+        let update = ConnectionUpdate {
+            options: created.options_object().cloned(),
+            metadata: None,
+        };
+        tenant
+            .add_fault(
+                json!({"method": "PATCH", "path": "/api/v2/connections/*", "kind": 503, "nth": 1}),
+            )
+            .await;
+        let err = client
+            .update_connection(&created.id, &update)
+            .await
+            .expect_err("503");
+        assert!(
+            matches!(
+                err,
+                Auth0Error::Unavailable {
+                    status: Some(503),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        tenant
+            .add_fault(
+                json!({"method": "PATCH", "path": "/api/v2/connections/*", "kind": 429, "nth": 1}),
+            )
+            .await;
+        let err = client
+            .update_connection(&created.id, &update)
+            .await
+            .expect_err("429");
+        assert!(matches!(err, Auth0Error::RateLimited { .. }), "{err:?}");
+        assert!(err.is_transient());
+        // One PATCH each: the merged body is never resent by the client.
+        assert_eq!(tenant.count("PATCH /api/v2/connections/{id} 503").await, 1);
+        assert_eq!(tenant.count("PATCH /api/v2/connections/{id} 429").await, 1);
+        assert_eq!(tenant.count("PATCH /api/v2/connections/{id} 200").await, 0);
+        // Reads, and the idempotent enabled-clients PATCH, are still retried in the client.
+        tenant
+            .add_fault(json!({"method": "PATCH", "path": "/api/v2/connections/*/clients", "kind": 503, "nth": 1}))
+            .await;
+        client
+            .enable_clients(&created.id, &["app".to_string()])
+            .await
+            .expect("retried");
     }
 }

@@ -1228,3 +1228,131 @@ async fn state_connections_are_served_verbatim_with_derived_fields() {
     assert_eq!(clients, json!({"clients": [{"client_id": "app-1"}]}));
     emu.running.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_name_reused_within_the_deletion_lag_is_still_being_deleted() {
+    let emu = Emu::start(EmulatorConfig {
+        deletion_lag_ms: 60_000,
+        ..config()
+    })
+    .await;
+    let id = emu.create("acme").await["id"].as_str().unwrap().to_string();
+    let deleted = emu
+        .call(Method::DELETE, &format!("/api/v2/connections/{id}"), None)
+        .await;
+    assert_eq!(deleted.status, 202);
+    let body = json!({"name": "acme", "strategy": "samlp", "options": saml_options()});
+    let again = emu
+        .call(Method::POST, "/api/v2/connections", Some(body.clone()))
+        .await;
+    assert_eq!(again.status, 409);
+    // No errorCode, unlike the name conflict (docs/AUTH0_API.md §9).
+    assert_eq!(
+        again.body,
+        json!({"statusCode": 409, "error": "Conflict", "message": "A connection with the same name is being deleted, try again later"})
+    );
+    // Off by default, and changeable at runtime.
+    let knobs = emu
+        .admin(
+            Method::PUT,
+            "/__emulator/config",
+            Some(json!({"deletion_lag_ms": 0})),
+        )
+        .await;
+    assert_eq!(knobs.body["deletion_lag_ms"], 0);
+    let created = emu
+        .call(Method::POST, "/api/v2/connections", Some(body))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.raw);
+    assert_eq!(
+        Emu::start(config())
+            .await
+            .admin(Method::GET, "/__emulator/config", None)
+            .await
+            .body["deletion_lag_ms"],
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_client_grant_changed_through_the_admin_api_reaches_new_tokens_only() {
+    let emu = Emu::start(EmulatorConfig {
+        extra_clients: vec![narrow_client()],
+        ..config()
+    })
+    .await;
+    let old = emu.token_for("narrow", "narrow-secret").await;
+    let listed = emu.admin(Method::GET, "/__emulator/clients", None).await;
+    assert_eq!(listed.status, 200);
+    assert!(!listed.raw.contains("narrow-secret"), "no secrets listed");
+    assert_eq!(listed.body[1]["client_id"], "narrow");
+
+    let granted = emu
+        .admin(
+            Method::PUT,
+            "/__emulator/clients/narrow/scopes",
+            Some(json!(["read:connections", "delete:connections"])),
+        )
+        .await;
+    assert_eq!(granted.status, 200, "{}", granted.raw);
+    let new = emu.token_for("narrow", "narrow-secret").await;
+    assert_eq!(
+        jwt_claims(&new)["scope"],
+        "read:connections delete:connections"
+    );
+    assert_eq!(
+        jwt_claims(&old)["scope"],
+        "read:connections create:connections update:connections"
+    );
+    let missing = emu
+        .admin(
+            Method::PUT,
+            "/__emulator/clients/nobody/scopes",
+            Some(json!([])),
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+    let bad = emu
+        .admin(
+            Method::PUT,
+            "/__emulator/clients/narrow/scopes",
+            Some(json!("read:connections")),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+}
+
+#[tokio::test]
+async fn a_fault_can_carry_an_out_of_band_options_edit() {
+    let emu = Emu::start(config()).await;
+    let created = emu.create("acme").await;
+    let id = created["id"].as_str().unwrap();
+    let path = format!("/api/v2/connections/{id}");
+    let rule = emu
+        .admin(
+            Method::POST,
+            "/__emulator/faults",
+            Some(json!({
+                "method": "PATCH", "path": "/api/v2/connections/*", "kind": 503, "nth": 1,
+                "edit_options": {"x_dashboard": "edited", "debug": null},
+            })),
+        )
+        .await;
+    assert_eq!(rule.status, 201, "{}", rule.raw);
+    let mut options = saml_options();
+    options["debug"] = json!(true);
+    let failed = emu
+        .call(Method::PATCH, &path, Some(json!({"options": options})))
+        .await;
+    assert_eq!(failed.status, 503);
+    let read = emu.call(Method::GET, &path, None).await;
+    // The PATCH was not applied (phase before); the Dashboard edit was.
+    assert_eq!(read.body["options"]["x_dashboard"], "edited");
+    assert!(read.body["options"].get("debug").is_none());
+    assert_eq!(
+        read.body["options"]["signInEndpoint"],
+        created["options"]["signInEndpoint"]
+    );
+    let listed = emu.admin(Method::GET, "/__emulator/faults", None).await;
+    assert_eq!(listed.body[0]["edit_options"]["x_dashboard"], "edited");
+}

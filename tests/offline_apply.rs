@@ -364,3 +364,103 @@ fn bad_metadata_is_reported_with_its_kind_and_nothing_is_written() {
         "no Auth0 call for unusable input"
     );
 }
+
+#[test]
+fn apply_with_credential_variables_set_but_empty_refuses_and_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    manifests(dir.path(), true, false);
+    let run = |vars: &[(&str, &str)]| {
+        let mut command = Command::new(SSO);
+        command.args(["apply", "-o", "json", "-f"]).arg(dir.path());
+        for var in [
+            "AUTH0_DOMAIN",
+            "AUTH0_CLIENT_ID",
+            "AUTH0_CLIENT_SECRET",
+            "AUTH0_CLIENT_SECRET_FILE",
+            "AUTH0_URL",
+            "AUTH0_TENANT",
+            "AUTH0_PUBLIC_DOMAIN",
+        ] {
+            command.env_remove(var);
+        }
+        command.envs(vars.iter().copied());
+        let out = command.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, stdout, stderr) = run(&[
+        ("AUTH0_DOMAIN", ""),
+        ("AUTH0_CLIENT_ID", ""),
+        ("AUTH0_CLIENT_SECRET", ""),
+    ]);
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(stdout.is_empty(), "nothing applied: {stdout}");
+    assert!(!stderr.contains("embedded Auth0 emulator at"), "{stderr}");
+    for name in ["AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET"] {
+        assert!(stderr.contains(name), "names {name}: {stderr}");
+    }
+
+    // One empty variable among good ones is named alone.
+    let (code, _, stderr) = run(&[
+        ("AUTH0_DOMAIN", "acme.us.auth0.com"),
+        ("AUTH0_CLIENT_ID", "cid"),
+        ("AUTH0_CLIENT_SECRET", "   "),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("AUTH0_CLIENT_SECRET"), "{stderr}");
+    assert!(!stderr.contains("AUTH0_DOMAIN"), "{stderr}");
+}
+
+#[test]
+fn apply_never_prints_secret_looking_extra_options_and_a_second_apply_writes_nothing() {
+    let emulator = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    manifests(dir.path(), true, false);
+    let text = std::fs::read_to_string(dir.path().join("acme.yaml")).unwrap();
+    let secrets = [
+        ("client_secret", "extra-client-secret-value"),
+        ("bindPassword", "extra-password-value"),
+        ("apiToken", "extra-token-value"),
+    ];
+    let mut extra = String::from("  extraOptions:\n    debug: false\n");
+    for (key, value) in secrets {
+        extra.push_str(&format!("    {key}: {value}\n"));
+    }
+    let with_secrets = text.replace("  companyDomain:", &format!("{extra}  companyDomain:"));
+    assert_ne!(with_secrets, text, "extraOptions added to the spec");
+    std::fs::write(dir.path().join("acme.yaml"), with_secrets).unwrap();
+
+    for output in [["apply", "-o", "json"].as_slice(), ["apply"].as_slice()] {
+        let seq = emulator.last_seq();
+        let (code, stdout, stderr) = sso(output, &emulator, dir.path());
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+        for (key, value) in secrets {
+            assert!(!stdout.contains(value), "{key} printed in clear: {stdout}");
+            assert!(!stderr.contains(value), "{key} logged in clear: {stderr}");
+        }
+        if output.len() == 3 {
+            let result: Value = serde_json::from_str(&stdout).unwrap();
+            let applied = &result[0]["status"]["appliedOptions"];
+            assert_eq!(applied["debug"], false, "{stdout}");
+            for (key, _) in secrets {
+                assert!(applied[key].is_string(), "{key} recorded: {stdout}");
+            }
+        } else {
+            // The second apply: reads only.
+            let calls = emulator.api_calls_since(seq);
+            assert!(
+                calls.iter().all(|c| c.starts_with("GET")),
+                "zero writes: {calls:?}"
+            );
+        }
+    }
+    // Auth0 got the real values.
+    let options = &emulator.connection("acme-azure")["options"];
+    for (key, value) in secrets {
+        assert_eq!(options[key], value);
+    }
+}

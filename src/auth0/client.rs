@@ -20,11 +20,10 @@ use super::budget::{
 };
 use super::error::Auth0Error;
 use super::model::{ApiErrorBody, ClientStatus, Connection, ConnectionUpdate, NewConnection};
-use super::token::{CachedToken, TokenErrorBody, TokenResponse};
+use super::token::{CachedToken, OP_TOKEN, TokenErrorBody, parse_token_response};
 use crate::cli::Auth0Args;
 use crate::secret::SecretString;
 
-const OP_TOKEN: &str = "POST /oauth/token";
 const OP_GET: &str = "GET /connections/{id}";
 const OP_LIST: &str = "GET /connections";
 const OP_CREATE: &str = "POST /connections";
@@ -33,6 +32,11 @@ const OP_DELETE: &str = "DELETE /connections/{id}";
 const OP_LIST_CLIENTS: &str = "GET /connections/{id}/clients";
 const OP_ENABLE_CLIENTS: &str = "PATCH /connections/{id}/clients";
 
+/// The scope without which Auth0 leaves `options` out of connection responses.
+const READ_OPTIONS_SCOPE: &str = "read:connections_options";
+/// Start of Auth0's 409 message while a same-named connection is still being deleted
+/// (docs/AUTH0_API.md §3.5; the body has no `errorCode` to tell it from other 409s).
+const BEING_DELETED_MESSAGE: &str = "A connection with the same name is being deleted";
 /// Most items `PATCH …/clients` accepts in one body.
 const CLIENTS_PATCH_CHUNK: usize = 50;
 /// Page size of `GET …/clients` (Auth0 allows up to 1000).
@@ -70,6 +74,14 @@ pub struct Auth0Config {
 /// Why the Auth0 settings cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// Settings given with an empty value (an environment variable set to nothing, usually a
+    /// template or Secret gone wrong), as `VARIABLE (--flag)`. Refused rather than read as
+    /// unset, which would silently run against the embedded emulator.
+    #[error(
+        "Auth0 settings are set but empty: {}; give each a value, or unset them (plan and apply then use the embedded Auth0 emulator)",
+        .0.join(", ")
+    )]
+    Empty(Vec<&'static str>),
     /// Some Auth0 settings were given but this one is missing.
     #[error(
         "Auth0 is partly configured: {0} is missing (set it, or set no Auth0 flags at all to use the embedded emulator)"
@@ -119,6 +131,27 @@ impl Auth0Config {
     /// Settings from the command line; `None` when no Auth0 credentials are configured at all
     /// (the caller then uses the embedded emulator).
     pub fn from_args(args: &Auth0Args) -> Result<Option<Self>, ConfigError> {
+        let empty: Vec<&'static str> = [
+            ("AUTH0_DOMAIN (--auth0-domain)", &args.auth0_domain),
+            ("AUTH0_CLIENT_ID (--auth0-client-id)", &args.auth0_client_id),
+            (
+                "AUTH0_CLIENT_SECRET (--auth0-client-secret)",
+                &args.auth0_client_secret,
+            ),
+            ("AUTH0_URL (--auth0-url)", &args.auth0_url),
+            ("AUTH0_TENANT (--auth0-tenant)", &args.auth0_tenant),
+            (
+                "AUTH0_PUBLIC_DOMAIN (--auth0-public-domain)",
+                &args.auth0_public_domain,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, value)| value.as_deref().is_some_and(|v| v.trim().is_empty()))
+        .map(|(name, _)| name)
+        .collect();
+        if !empty.is_empty() {
+            return Err(ConfigError::Empty(empty));
+        }
         let non_empty = |v: &Option<String>| {
             v.as_deref()
                 .map(str::trim)
@@ -251,6 +284,15 @@ impl std::fmt::Debug for Auth0Client {
     }
 }
 
+/// Who retries a request that failed with a 429, a 5xx or a transport error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Retry {
+    /// This client, resending the same request: for reads, creates and idempotent writes.
+    InClient,
+    /// The caller, after reading again: for writes whose body depends on an earlier read.
+    ByCaller,
+}
+
 /// A response that was not retried: its status and body.
 struct Reply {
     status: StatusCode,
@@ -264,17 +306,57 @@ enum ConnectionList {
     Wrapped { connections: Vec<Connection> },
 }
 
-#[derive(Deserialize)]
-struct ClientsPage {
+/// One page of `GET /connections/{id}/clients`.
+#[derive(Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientsPage {
+    /// The enabled applications on this page.
     #[serde(default)]
-    clients: Vec<ClientIdItem>,
+    pub clients: Vec<ClientIdItem>,
+    /// Cursor of the next page, absent on the last one.
     #[serde(default)]
-    next: Option<String>,
+    pub next: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct ClientIdItem {
-    client_id: String,
+/// One item of a [`ClientsPage`].
+#[derive(Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdItem {
+    /// Application client id.
+    pub client_id: String,
+}
+
+/// Parses a connection object (the body of GET, POST and PATCH of a connection).
+pub fn parse_connection(operation: &'static str, body: &[u8]) -> Result<Connection, Auth0Error> {
+    parse(operation, body)
+}
+
+/// Parses a `GET /connections` body in any of its shapes (bare array, `{connections, …}`).
+pub fn parse_connection_list(body: &[u8]) -> Result<Vec<Connection>, Auth0Error> {
+    match parse::<ConnectionList>(OP_LIST, body)? {
+        ConnectionList::Bare(list) | ConnectionList::Wrapped { connections: list } => Ok(list),
+    }
+}
+
+/// Parses a `GET /connections/{id}/clients` page.
+pub fn parse_clients_page(body: &[u8]) -> Result<ClientsPage, Auth0Error> {
+    parse(OP_LIST_CLIENTS, body)
+}
+
+/// The error for a Management API answer that is not a success and was not retried, from its
+/// status and `{statusCode, error, message, errorCode}` body (any body is tolerated).
+pub fn rejection(operation: &'static str, status: u16, body: &[u8]) -> Auth0Error {
+    match StatusCode::from_u16(status) {
+        Ok(status) => rejected(
+            operation,
+            &Reply {
+                status,
+                body: body.to_vec(),
+            },
+        ),
+        Err(_) => Auth0Error::Protocol {
+            operation,
+            message: format!("HTTP status {status} is not valid"),
+        },
+    }
 }
 
 impl Auth0Client {
@@ -325,9 +407,17 @@ impl Auth0Client {
     /// `options` (token lacks `read:connections_options`) keeps `options: None`.
     pub async fn get_connection(&self, id: &str) -> Result<Option<Connection>, Auth0Error> {
         let url = self.api_url(&["connections", id], &[]);
-        let reply = self.call(OP_GET, Method::GET, url, None).await?;
+        let reply = self
+            .call(OP_GET, Method::GET, url, None, Retry::InClient)
+            .await?;
         match reply.status {
-            s if s.is_success() => parse(OP_GET, &reply.body).map(Some),
+            s if s.is_success() => {
+                let conn = parse_connection(OP_GET, &reply.body)?;
+                if conn.options.is_none() {
+                    self.drop_token_lacking(READ_OPTIONS_SCOPE).await;
+                }
+                Ok(Some(conn))
+            }
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(rejected(OP_GET, &reply)),
         }
@@ -340,14 +430,19 @@ impl Auth0Client {
     ) -> Result<Option<Connection>, Auth0Error> {
         let per_page = LIST_PAGE_SIZE.to_string();
         let url = self.api_url(&["connections"], &[("name", name), ("per_page", &per_page)]);
-        let reply = self.call(OP_LIST, Method::GET, url, None).await?;
+        let reply = self
+            .call(OP_LIST, Method::GET, url, None, Retry::InClient)
+            .await?;
         if !reply.status.is_success() {
             return Err(rejected(OP_LIST, &reply));
         }
-        let list = match parse::<ConnectionList>(OP_LIST, &reply.body)? {
-            ConnectionList::Bare(list) | ConnectionList::Wrapped { connections: list } => list,
-        };
-        Ok(list.into_iter().find(|c| c.name == name))
+        let found = parse_connection_list(&reply.body)?
+            .into_iter()
+            .find(|c| c.name == name);
+        if found.as_ref().is_some_and(|c| c.options.is_none()) {
+            self.drop_token_lacking(READ_OPTIONS_SCOPE).await;
+        }
+        Ok(found)
     }
 
     /// `POST /connections`. A 409 `connection_conflict` (also after a retried POST that had in
@@ -355,15 +450,22 @@ impl Auth0Client {
     pub async fn create_connection(&self, body: &NewConnection) -> Result<Connection, Auth0Error> {
         let url = self.api_url(&["connections"], &[]);
         let body = to_json(OP_CREATE, body)?;
-        let reply = self.call(OP_CREATE, Method::POST, url, Some(body)).await?;
+        let reply = self
+            .call(OP_CREATE, Method::POST, url, Some(body), Retry::InClient)
+            .await?;
         if reply.status.is_success() {
-            parse(OP_CREATE, &reply.body)
+            parse_connection(OP_CREATE, &reply.body)
         } else {
             Err(rejected(OP_CREATE, &reply))
         }
     }
 
     /// `PATCH /connections/{id}` with the complete merged body.
+    ///
+    /// Not retried here after a 429, 5xx or transport failure: the body is a merge over an
+    /// earlier read, and resending it later would erase an option set in the Dashboard in
+    /// between. The caller re-reads and re-merges before writing again
+    /// (`reconcile::execute`); the 429 wait is in the error and already paces every caller.
     pub async fn update_connection(
         &self,
         id: &str,
@@ -371,9 +473,11 @@ impl Auth0Client {
     ) -> Result<Connection, Auth0Error> {
         let url = self.api_url(&["connections", id], &[]);
         let body = to_json(OP_UPDATE, body)?;
-        let reply = self.call(OP_UPDATE, Method::PATCH, url, Some(body)).await?;
+        let reply = self
+            .call(OP_UPDATE, Method::PATCH, url, Some(body), Retry::ByCaller)
+            .await?;
         if reply.status.is_success() {
-            parse(OP_UPDATE, &reply.body)
+            parse_connection(OP_UPDATE, &reply.body)
         } else {
             Err(rejected(OP_UPDATE, &reply))
         }
@@ -382,7 +486,9 @@ impl Auth0Client {
     /// `DELETE /connections/{id}`; a connection that is already gone counts as deleted.
     pub async fn delete_connection(&self, id: &str) -> Result<(), Auth0Error> {
         let url = self.api_url(&["connections", id], &[]);
-        let reply = self.call(OP_DELETE, Method::DELETE, url, None).await?;
+        let reply = self
+            .call(OP_DELETE, Method::DELETE, url, None, Retry::InClient)
+            .await?;
         match reply.status {
             s if s.is_success() => Ok(()),
             StatusCode::NOT_FOUND => Ok(()),
@@ -401,11 +507,13 @@ impl Auth0Client {
                 query.push(("from", cursor));
             }
             let url = self.api_url(&["connections", id, "clients"], &query);
-            let reply = self.call(OP_LIST_CLIENTS, Method::GET, url, None).await?;
+            let reply = self
+                .call(OP_LIST_CLIENTS, Method::GET, url, None, Retry::InClient)
+                .await?;
             if !reply.status.is_success() {
                 return Err(rejected(OP_LIST_CLIENTS, &reply));
             }
-            let page: ClientsPage = parse(OP_LIST_CLIENTS, &reply.body)?;
+            let page = parse_clients_page(&reply.body)?;
             let empty = page.clients.is_empty();
             clients.extend(page.clients.into_iter().map(|c| c.client_id));
             match page.next.filter(|n| !n.is_empty()) {
@@ -430,7 +538,14 @@ impl Auth0Client {
             let url = self.api_url(&["connections", id, "clients"], &[]);
             let body = to_json(OP_ENABLE_CLIENTS, &items)?;
             let reply = self
-                .call(OP_ENABLE_CLIENTS, Method::PATCH, url, Some(body))
+                .call(
+                    OP_ENABLE_CLIENTS,
+                    Method::PATCH,
+                    url,
+                    Some(body),
+                    // Idempotent per item, so a blind resend is safe.
+                    Retry::InClient,
+                )
                 .await?;
             if !reply.status.is_success() {
                 return Err(rejected(OP_ENABLE_CLIENTS, &reply));
@@ -463,20 +578,23 @@ impl Auth0Client {
     }
 
     /// One Management API call with the bearer token; on a 401 the token is dropped and the
-    /// call repeated once with a fresh one.
+    /// call repeated once with a fresh one (a 401 means nothing was applied). A 403 for a
+    /// missing scope drops the token too, but is returned: the grant is baked into the token,
+    /// so a scope granted in the Dashboard since takes effect with the next call's new token.
     async fn call(
         &self,
         operation: &'static str,
         method: Method,
         url: Url,
         body: Option<Vec<u8>>,
+        retry: Retry,
     ) -> Result<Reply, Auth0Error> {
         let mut refreshed = false;
         loop {
             let token = self.token().await?;
             let http = &self.inner.http;
             let reply = self
-                .execute(operation, || {
+                .execute(operation, retry, || {
                     let request = http
                         .request(method.clone(), url.clone())
                         .bearer_auth(token.token.expose());
@@ -492,6 +610,11 @@ impl Auth0Client {
                 refreshed = true;
                 self.drop_token(token.generation).await;
                 continue;
+            }
+            if reply.status == StatusCode::FORBIDDEN
+                && rejected(operation, &reply).is_insufficient_scope()
+            {
+                self.drop_token(token.generation).await;
             }
             return Ok(reply);
         }
@@ -518,6 +641,15 @@ impl Auth0Client {
         }
     }
 
+    /// Forgets the cached token when it was not granted `scope`: Auth0 answered without what
+    /// that scope shows, and a grant added in the Dashboard since reaches only a new token.
+    async fn drop_token_lacking(&self, scope: &str) {
+        let mut cached = self.inner.token.lock().await;
+        if cached.as_ref().is_some_and(|t| !t.has_scope(scope)) {
+            *cached = None;
+        }
+    }
+
     async fn fetch_token(&self) -> Result<CachedToken, Auth0Error> {
         let config = &self.inner.config;
         let form = [
@@ -528,7 +660,7 @@ impl Auth0Client {
         ];
         let issued_at = Instant::now();
         let reply = self
-            .execute(OP_TOKEN, || {
+            .execute(OP_TOKEN, Retry::InClient, || {
                 self.inner
                     .http
                     .post(self.inner.token_url.clone())
@@ -548,34 +680,27 @@ impl Auth0Client {
             });
         }
         // Never echo the body: it holds the token.
-        let response: TokenResponse =
-            serde_json::from_slice(&reply.body).map_err(|e| Auth0Error::Protocol {
-                operation: OP_TOKEN,
-                message: format!(
-                    "token response is not the documented JSON (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ),
-            })?;
-        Ok(CachedToken {
-            token: response.access_token,
-            scope: response.scope,
-            issued_at,
-            expires_in: Duration::from_secs(response.expires_in),
-            generation: self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1,
-        })
+        let response = parse_token_response(&reply.body)?;
+        let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        Ok(CachedToken::new(response, issued_at, generation))
     }
 
-    /// Sends a request built by `build`, waiting on the shared budget before every attempt and
-    /// retrying 5xx/transport failures (exponential backoff) and 429s (server-given wait).
-    /// Any other response is returned to the caller.
+    /// Sends a request built by `build`, waiting on the shared budget before every attempt and,
+    /// with [`Retry::InClient`], retrying 5xx/transport failures (exponential backoff) and 429s
+    /// (server-given wait). Any other response is returned to the caller. A 429 pauses every
+    /// caller either way.
     async fn execute(
         &self,
         operation: &'static str,
+        retry: Retry,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Reply, Auth0Error> {
         let config = &self.inner.config;
-        let mut backoff = backoff_schedule(&config.timing, config.max_retries);
+        let max_retries = match retry {
+            Retry::InClient => config.max_retries,
+            Retry::ByCaller => 0,
+        };
+        let mut backoff = backoff_schedule(&config.timing, max_retries);
         let mut rate_limited_retries = 0;
         loop {
             self.inner.budget.acquire().await;
@@ -634,7 +759,7 @@ impl Auth0Client {
                         // Every caller pauses, not only this one: the bucket is the tenant's.
                         self.inner.budget.pause_until(Instant::now() + wait);
                         self.with_stats(|s| s.rate_limited += 1);
-                        if rate_limited_retries >= config.max_retries {
+                        if rate_limited_retries >= max_retries {
                             return Err(Auth0Error::RateLimited {
                                 operation,
                                 retry_after: wait,
@@ -727,10 +852,20 @@ fn parse<T: DeserializeOwned>(operation: &'static str, body: &[u8]) -> Result<T,
 /// The Auth0 error for a 4xx reply, from its `{statusCode, error, message, errorCode}` body.
 fn rejected(operation: &'static str, reply: &Reply) -> Auth0Error {
     let body: ApiErrorBody = serde_json::from_slice(&reply.body).unwrap_or_default();
+    let error_code = body.error_code.filter(|c| !c.is_empty());
+    if reply.status == StatusCode::CONFLICT
+        && error_code.is_none()
+        && body.message.starts_with(BEING_DELETED_MESSAGE)
+    {
+        return Auth0Error::NameBeingDeleted {
+            operation,
+            message: body.message,
+        };
+    }
     Auth0Error::Rejected {
         operation,
         status: reply.status.as_u16(),
-        error_code: body.error_code.filter(|c| !c.is_empty()),
+        error_code,
         message: if body.message.is_empty() {
             reason_phrase(reply.status)
         } else {
@@ -799,6 +934,35 @@ mod tests {
             err.to_string()
                 .contains("A connection with the same name already exists")
         );
+    }
+
+    #[test]
+    fn a_name_still_being_deleted_is_transient_unlike_a_name_conflict() {
+        let err = rejected(
+            OP_CREATE,
+            &reply(
+                409,
+                r#"{"statusCode":409,"error":"Conflict","message":"A connection with the same name is being deleted, try again later"}"#,
+            ),
+        );
+        assert!(
+            matches!(err, Auth0Error::NameBeingDeleted { .. }),
+            "{err:?}"
+        );
+        assert!(err.is_transient());
+        assert!(!err.is_name_conflict());
+        assert_eq!(err.reason(), "Auth0Unavailable");
+        assert!(err.to_string().contains("try again later"), "{err}");
+        // Other 409s without a code stay rejections.
+        let realm = rejected(
+            OP_CREATE,
+            &reply(
+                409,
+                r#"{"statusCode":409,"error":"Conflict","message":"There is already another connection with some realms from \"realms\" parameter"}"#,
+            ),
+        );
+        assert_eq!(realm.reason(), "Auth0Rejected");
+        assert!(!realm.is_transient());
     }
 
     #[test]
@@ -977,6 +1141,35 @@ mod tests {
         })
         .expect_err("domain missing");
         assert!(err.to_string().contains("--auth0-domain"), "{err}");
+    }
+
+    #[test]
+    fn empty_settings_are_refused_by_name_instead_of_meaning_unset() {
+        let err = Auth0Config::from_args(&Auth0Args {
+            auth0_domain: Some(String::new()),
+            auth0_client_id: Some(" ".into()),
+            auth0_client_secret: Some(String::new()),
+            ..args()
+        })
+        .expect_err("empty values");
+        assert!(
+            matches!(&err, ConfigError::Empty(names) if names.len() == 3),
+            "{err}"
+        );
+        let message = err.to_string();
+        for name in ["AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET"] {
+            assert!(message.contains(name), "{message}");
+        }
+        let err = Auth0Config::from_args(&Auth0Args {
+            auth0_domain: Some("acme.us.auth0.com".into()),
+            auth0_client_id: Some("cid".into()),
+            auth0_client_secret: Some("s".into()),
+            auth0_url: Some(String::new()),
+            ..args()
+        })
+        .expect_err("empty URL");
+        assert!(err.to_string().contains("AUTH0_URL (--auth0-url)"), "{err}");
+        assert!(!err.to_string().contains("AUTH0_DOMAIN"), "{err}");
     }
 
     #[test]

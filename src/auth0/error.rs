@@ -36,6 +36,15 @@ pub enum Auth0Error {
         /// What failed.
         message: String,
     },
+    /// Auth0 answered 409 "A connection with the same name is being deleted, try again
+    /// later": the name is free again once that deletion finishes.
+    #[error("Auth0 is still deleting a connection with this name ({operation}): {message}")]
+    NameBeingDeleted {
+        /// Which call (a create).
+        operation: &'static str,
+        /// Auth0 `message`.
+        message: String,
+    },
     /// The token endpoint refused the credentials (401/403): a configuration error.
     #[error(
         "Auth0 token request refused ({status}): {message}; check the client credentials (AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET) and that the application is authorized for the Management API"
@@ -76,7 +85,9 @@ impl Auth0Error {
             // 403: the application has no grant for the Management API; 401: wrong credentials.
             Auth0Error::Token { status: 403, .. } => "InsufficientScope",
             Auth0Error::Token { .. } => "Auth0Rejected",
-            Auth0Error::RateLimited { .. } | Auth0Error::Unavailable { .. } => "Auth0Unavailable",
+            Auth0Error::RateLimited { .. }
+            | Auth0Error::Unavailable { .. }
+            | Auth0Error::NameBeingDeleted { .. } => "Auth0Unavailable",
         }
     }
 
@@ -84,7 +95,9 @@ impl Auth0Error {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Auth0Error::RateLimited { .. } | Auth0Error::Unavailable { .. }
+            Auth0Error::RateLimited { .. }
+                | Auth0Error::Unavailable { .. }
+                | Auth0Error::NameBeingDeleted { .. }
         )
     }
 

@@ -244,6 +244,8 @@ pub struct EmulatorConfig {
     pub fault_rate: f64,
     /// Delay added to every `/api/v2` call, in milliseconds.
     pub latency_ms: u64,
+    /// How long a deleted connection's name stays "being deleted", in milliseconds.
+    pub deletion_lag_ms: u64,
     /// Documents served for `options.metadataUrl`, keyed by URL.
     pub metadata_urls: BTreeMap<String, String>,
 }
@@ -269,6 +271,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("faults", &self.faults)
             .field("fault_rate", &self.fault_rate)
             .field("latency_ms", &self.latency_ms)
+            .field("deletion_lag_ms", &self.deletion_lag_ms)
             .field(
                 "metadata_urls",
                 &self.metadata_urls.keys().collect::<Vec<_>>(),
@@ -297,6 +300,7 @@ impl Default for EmulatorConfig {
             faults: Vec::new(),
             fault_rate: 0.0,
             latency_ms: 0,
+            deletion_lag_ms: 0,
             metadata_urls: BTreeMap::new(),
         }
     }
@@ -324,6 +328,7 @@ impl EmulatorConfig {
             legacy_enabled_clients: self.legacy_enabled_clients,
             retry_after: self.retry_after,
             token_ttl: self.token_ttl_secs,
+            deletion_lag_ms: self.deletion_lag_ms,
         }
     }
 }
@@ -345,6 +350,12 @@ pub struct RuntimeKnobs {
     pub retry_after: bool,
     /// `expires_in` of new tokens, in seconds.
     pub token_ttl: u64,
+    /// For this long after a DELETE, a POST reusing the name gets Auth0's 409 "A connection
+    /// with the same name is being deleted, try again later" (docs/AUTH0_API.md §3.5). Auth0 says
+    /// this while a large connection is still being removed; how long that lasts is not
+    /// confirmed (unconfirmed timing), so it is off by default.
+    #[serde(default)]
+    pub deletion_lag_ms: u64,
 }
 
 /// A partial update of [`RuntimeKnobs`], the body of `PUT /__emulator/config`.
@@ -365,6 +376,8 @@ pub struct RuntimeKnobsPatch {
     pub retry_after: Option<bool>,
     /// New token TTL.
     pub token_ttl: Option<u64>,
+    /// New deletion lag.
+    pub deletion_lag_ms: Option<u64>,
 }
 
 impl RuntimeKnobs {
@@ -391,6 +404,9 @@ impl RuntimeKnobs {
         }
         if let Some(v) = patch.token_ttl {
             self.token_ttl = v;
+        }
+        if let Some(v) = patch.deletion_lag_ms {
+            self.deletion_lag_ms = v;
         }
         Ok(())
     }
@@ -483,6 +499,10 @@ pub struct EmulatorArgs {
     /// Delay added to every `/api/v2` call, in milliseconds.
     #[arg(long, env = "AUTH0_EMULATOR_LATENCY_MS", default_value_t = 0)]
     pub latency_ms: u64,
+    /// For this long after a DELETE, a POST of the same name gets the 409 "is being deleted"
+    /// (timing unconfirmed; 0 = off).
+    #[arg(long, env = "AUTH0_EMULATOR_DELETION_LAG_MS", default_value_t = 0)]
+    pub deletion_lag_ms: u64,
 }
 
 impl EmulatorArgs {
@@ -539,6 +559,7 @@ impl EmulatorArgs {
             faults,
             fault_rate: self.fault_rate,
             latency_ms: self.latency_ms,
+            deletion_lag_ms: self.deletion_lag_ms,
             metadata_urls,
         })
     }

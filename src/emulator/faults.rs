@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::config::check_fraction;
 
@@ -101,6 +101,10 @@ pub struct FaultRule {
     pub latency_ms: u64,
     /// Before or after the request is applied.
     pub phase: Phase,
+    /// Option keys set (`null`: removed) on the connection the call addresses when the fault
+    /// fires, without any checks: an edit made in the Dashboard just as the call failed, so a
+    /// test can see whether the client's retry erases it.
+    pub edit_options: Option<Map<String, Value>>,
 }
 
 /// The JSON (and `k=v,…`) shape of a rule, as `POST /__emulator/faults` takes it.
@@ -133,6 +137,9 @@ pub struct FaultRuleSpec {
     /// `before` or `after`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
+    /// Options edited out of band when the fault fires (JSON form only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_options: Option<Map<String, Value>>,
 }
 
 impl TryFrom<FaultRuleSpec> for FaultRule {
@@ -168,6 +175,7 @@ impl TryFrom<FaultRuleSpec> for FaultRule {
             times: spec.times,
             latency_ms: spec.latency_ms.unwrap_or(0),
             phase: spec.phase.unwrap_or_default(),
+            edit_options: spec.edit_options,
         })
     }
 }
@@ -190,6 +198,7 @@ impl From<&FaultRule> for FaultRuleSpec {
             times: rule.times,
             latency_ms: (rule.kind == FaultKind::Latency).then_some(rule.latency_ms),
             phase: Some(rule.phase),
+            edit_options: rule.edit_options.clone(),
         }
     }
 }

@@ -39,7 +39,6 @@ pub(crate) struct Shared {
     pub(crate) tenant_profile: TenantProfile,
     pub(crate) known_clients: Option<Vec<String>>,
     pub(crate) metadata_urls: BTreeMap<String, String>,
-    pub(crate) clients: Vec<ClientSpec>,
     pub(crate) state: Mutex<Tenant>,
 }
 
@@ -47,6 +46,9 @@ pub(crate) struct Shared {
 pub(crate) struct Tenant {
     pub(crate) knobs: RuntimeKnobs,
     pub(crate) store: Store,
+    /// The machine-to-machine clients; their grants change through the admin API, as in the
+    /// Dashboard.
+    clients: Vec<ClientSpec>,
     limiter: Limiter,
     faults: Vec<ActiveFault>,
     fault_rng: StdRng,
@@ -98,10 +100,10 @@ impl Shared {
             tenant_profile: config.tenant_profile,
             known_clients: config.known_clients.clone(),
             metadata_urls: config.metadata_urls.clone(),
-            clients: config.clients(),
             state: Mutex::new(Tenant {
                 knobs: config.runtime(),
                 store,
+                clients: config.clients(),
                 limiter: Limiter::default(),
                 faults: config
                     .faults
@@ -364,11 +366,13 @@ fn token(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Outcome {
         &params["client_secret"],
         &params["audience"],
     );
-    let Some(client) = shared
+    let client = shared
+        .lock()
         .clients
         .iter()
         .find(|c| &c.id == client_id && &c.secret == secret)
-    else {
+        .cloned();
+    let Some(client) = client else {
         return oauth_error(401, "access_denied", "Unauthorized");
     };
     if !shared.audiences().contains(audience) {
@@ -494,6 +498,14 @@ fn fault_outcome(kind: FaultKind, headers: &RateHeaders, retry_after: bool) -> O
     outcome
 }
 
+/// A fault that fires for the current call.
+struct Fired {
+    kind: FaultKind,
+    phase: Phase,
+    /// The out-of-band options edit of the rule, if any.
+    edit_options: Option<Map<String, Value>>,
+}
+
 /// Counts the call against every fault rule: the summed latency of the `latency` rules that
 /// fire, and the first other fault that fires (or, with `fault_rate`, a random 5xx).
 fn pick_faults(
@@ -501,19 +513,23 @@ fn pick_faults(
     method: &Method,
     path: &str,
     use_fault_rate: bool,
-) -> (Option<(FaultKind, Phase)>, u64) {
+) -> (Option<Fired>, u64) {
     let fault_rate = t.knobs.fault_rate;
     let Tenant {
         faults, fault_rng, ..
     } = t;
     let mut extra = 0u64;
-    let mut chosen: Option<(FaultKind, Phase)> = None;
+    let mut chosen: Option<Fired> = None;
     for f in faults.iter_mut() {
         if f.check(method.as_str(), path, fault_rng) {
             if f.rule.kind == FaultKind::Latency {
                 extra += f.rule.latency_ms;
             } else if chosen.is_none() {
-                chosen = Some((f.rule.kind, f.rule.phase));
+                chosen = Some(Fired {
+                    kind: f.rule.kind,
+                    phase: f.rule.phase,
+                    edit_options: f.rule.edit_options.clone(),
+                });
             }
         }
     }
@@ -523,9 +539,19 @@ fn pick_faults(
             FaultKind::BadGateway,
             FaultKind::Unavailable,
         ][fault_rng.gen_range(0..3)];
-        chosen = Some((kind, Phase::Before));
+        chosen = Some(Fired {
+            kind,
+            phase: Phase::Before,
+            edit_options: None,
+        });
     }
     (chosen, extra)
+}
+
+/// The connection id in `/api/v2/connections/{id}[/…]`.
+fn addressed_connection(path: &str) -> Option<&str> {
+    let mut segments = path.strip_prefix("/api/v2/connections/")?.split('/');
+    segments.next().filter(|id| !id.is_empty())
 }
 
 /// `/oauth/token` under the fault rules whose path names it explicitly; a 429 fault answers
@@ -541,7 +567,7 @@ async fn token_with_faults(
     if extra_latency > 0 {
         tokio::time::sleep(Duration::from_millis(extra_latency)).await;
     }
-    let Some((kind, phase)) = fault else {
+    let Some(Fired { kind, phase, .. }) = fault else {
         let mut o = token(shared, headers, body);
         if extra_latency > 0 {
             o.fault = Some("latency");
@@ -603,18 +629,24 @@ async fn api(
     if extra_latency > 0 {
         tokio::time::sleep(Duration::from_millis(extra_latency)).await;
     }
-    let mut outcome = match fault {
-        Some((kind, Phase::Before)) => fault_outcome(kind, &limit, retry_after),
+    let mut outcome = match &fault {
+        Some(f) if f.phase == Phase::Before => fault_outcome(f.kind, &limit, retry_after),
         _ => {
             let mut o = endpoint(shared, method, path, query, headers, body);
-            if let Some((kind, Phase::After)) = fault {
-                o = fault_outcome(kind, &limit, retry_after);
+            if let Some(f) = &fault {
+                o = fault_outcome(f.kind, &limit, retry_after);
             } else if extra_latency > 0 {
                 o.fault = Some("latency");
             }
             o
         }
     };
+    // After the request (phase after) and before the client sees the fault and retries.
+    if let Some(edit) = fault.as_ref().and_then(|f| f.edit_options.as_ref())
+        && let Some(id) = addressed_connection(path)
+    {
+        shared.lock().store.edit_options(id, edit);
+    }
     if outcome.headers.is_empty() && !outcome.reset {
         outcome.headers = rate_headers(&limit, retry_after, false);
     }
@@ -672,11 +704,12 @@ fn shows_options(t: &Tenant, claims: &Claims) -> bool {
     !t.knobs.options_scope_gating || claims.has_scope("read:connections_options")
 }
 
-fn settings(shared: &Shared, legacy: bool, create: bool) -> WriteSettings<'_> {
+fn settings<'a>(shared: &'a Shared, knobs: &RuntimeKnobs, create: bool) -> WriteSettings<'a> {
     WriteSettings {
         domain: &shared.domain,
         tenant_profile: shared.tenant_profile,
-        legacy_enabled_clients: legacy,
+        legacy_enabled_clients: knobs.legacy_enabled_clients,
+        deletion_lag: Duration::from_millis(knobs.deletion_lag_ms),
         options: OptionsContext {
             metadata_urls: &shared.metadata_urls,
             now: jiff::Timestamp::now(),
@@ -690,7 +723,7 @@ fn create_connection(shared: &Shared, claims: &Claims, body: &Bytes) -> Result<O
     let value = parse_json_body(body)?;
     let mut t = shared.lock();
     let show = shows_options(&t, claims);
-    let settings = settings(shared, t.knobs.legacy_enabled_clients, true);
+    let settings = settings(shared, &t.knobs, true);
     let created = t.store.create(&value, &settings)?;
     // The POST response still echoes enabled_clients, even after the legacy EOL.
     Ok(Outcome::json(
@@ -737,7 +770,7 @@ fn update_connection(
     }
     let show = shows_options(&t, claims);
     let legacy = t.knobs.legacy_enabled_clients;
-    let settings = settings(shared, legacy, false);
+    let settings = settings(shared, &t.knobs, false);
     let updated = t.store.update(id, &value, &settings)?;
     Ok(Outcome::json(
         200,
@@ -1062,6 +1095,27 @@ fn admin_error(status: u16, message: String) -> Outcome {
     )
 }
 
+/// `PUT /__emulator/clients/{id}/scopes` with a JSON array of scopes: replaces the client's
+/// grant, as editing it in the Dashboard does. Tokens issued before keep their old scopes.
+fn grant_scopes(shared: &Shared, method: &Method, id: &str, body: &Bytes) -> Outcome {
+    if *method != Method::PUT {
+        return admin_error(405, format!("use PUT /__emulator/clients/{id}/scopes"));
+    }
+    let scopes = match serde_json::from_slice::<Vec<String>>(body) {
+        Ok(scopes) => scopes,
+        Err(e) => return admin_error(400, format!("expected a JSON array of scopes: {e}")),
+    };
+    let mut t = shared.lock();
+    let Some(client) = t.clients.iter_mut().find(|c| c.id == id) else {
+        return admin_error(404, format!("no client {id}"));
+    };
+    client.scopes = scopes;
+    Outcome::json(
+        200,
+        json!({"client_id": client.id, "scopes": client.scopes}),
+    )
+}
+
 fn admin(shared: &Shared, method: &Method, path: &str, query: &str, body: &Bytes) -> Outcome {
     let params = query_pairs(query);
     let param = |name: &str| {
@@ -1070,6 +1124,13 @@ fn admin(shared: &Shared, method: &Method, path: &str, query: &str, body: &Bytes
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
+    if let Some(id) = path
+        .trim_end_matches('/')
+        .strip_prefix("/__emulator/clients/")
+        .and_then(|rest| rest.strip_suffix("/scopes"))
+    {
+        return grant_scopes(shared, method, id, body);
+    }
     match (method.clone(), path.trim_end_matches('/')) {
         (Method::GET, "/__emulator/calls") => {
             let since = param("since")
@@ -1165,6 +1226,15 @@ fn admin(shared: &Shared, method: &Method, path: &str, query: &str, body: &Bytes
         (Method::DELETE, "/__emulator/faults") => {
             shared.lock().faults.clear();
             Outcome::empty(204)
+        }
+        (Method::GET, "/__emulator/clients") => {
+            let t = shared.lock();
+            let clients: Vec<Value> = t
+                .clients
+                .iter()
+                .map(|c| json!({"client_id": c.id, "scopes": c.scopes}))
+                .collect();
+            Outcome::json(200, Value::Array(clients))
         }
         (Method::GET, "/__emulator/connections") => {
             let t = shared.lock();

@@ -1,5 +1,7 @@
 //! The in-memory tenant: connections, their enabled clients, ids and ticket codes.
 
+use std::time::{Duration, Instant};
+
 use rand::distributions::Alphanumeric;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -59,6 +61,8 @@ pub struct WriteSettings<'a> {
     pub tenant_profile: TenantProfile,
     /// Legacy `enabled_clients` mode.
     pub legacy_enabled_clients: bool,
+    /// How long a deleted connection's name stays "being deleted".
+    pub deletion_lag: Duration,
     /// Metadata documents and clock.
     pub options: OptionsContext<'a>,
 }
@@ -67,6 +71,8 @@ pub struct WriteSettings<'a> {
 #[derive(Debug)]
 pub struct Store {
     connections: Vec<StoredConnection>,
+    /// Names of deleted connections and when they were deleted.
+    deleted: Vec<(String, Instant)>,
     next_seq: u64,
     rng: StdRng,
 }
@@ -76,6 +82,7 @@ impl Store {
     pub fn new(seed: u64) -> Self {
         Store {
             connections: Vec::new(),
+            deleted: Vec::new(),
             next_seq: 1,
             rng: StdRng::seed_from_u64(seed),
         }
@@ -144,6 +151,16 @@ impl Store {
                 409,
                 "A connection with the same name already exists",
                 Some("connection_conflict"),
+            ));
+        }
+        let lag = settings.deletion_lag;
+        self.deleted.retain(|(_, at)| at.elapsed() < lag);
+        if self.deleted.iter().any(|(deleted, _)| *deleted == name) {
+            // Auth0 sends no errorCode with this one (docs/AUTH0_API.md §9).
+            return Err(ApiError::new(
+                409,
+                "A connection with the same name is being deleted, try again later",
+                None,
             ));
         }
         let mut options = match input.remove("options") {
@@ -255,11 +272,39 @@ impl Store {
         Ok(conn)
     }
 
-    /// `DELETE /connections/{id}`: whether it existed.
+    /// `DELETE /connections/{id}`: whether it existed. Its name is remembered for the
+    /// "being deleted" window of [`WriteSettings::deletion_lag`].
     pub fn delete(&mut self, id: &str) -> bool {
-        let before = self.connections.len();
-        self.connections.retain(|c| c.id() != id);
-        before != self.connections.len()
+        let Some(index) = self.connections.iter().position(|c| c.id() == id) else {
+            return false;
+        };
+        let removed = self.connections.remove(index);
+        if let Some(name) = removed.name() {
+            self.deleted.push((name.to_string(), Instant::now()));
+        }
+        true
+    }
+
+    /// Sets (or, for `null`, removes) option keys of connection `id` without any checks: an
+    /// out-of-band edit, as a Dashboard user would make. Whether the connection exists.
+    pub fn edit_options(&mut self, id: &str, edit: &Map<String, Value>) -> bool {
+        let Some(conn) = self.get_mut(id) else {
+            return false;
+        };
+        let options = conn
+            .body
+            .entry("options")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(options) = options {
+            for (key, value) in edit {
+                if value.is_null() {
+                    options.shift_remove(key);
+                } else {
+                    options.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        true
     }
 
     /// Inserts a connection verbatim (admin seeding): an id is generated when missing, the

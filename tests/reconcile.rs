@@ -1,0 +1,322 @@
+//! The reconcile core (`reconcile::sync_connection`) against the in-process `auth0-emulator`:
+//! how a failed connection write is retried, and what the status records of secret-looking
+//! `extraOptions`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sso_operator::auth0::{Auth0Client, Auth0Config, RetryTiming};
+use sso_operator::crd::SsoConnection;
+use sso_operator::emulator::{
+    self, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, RunningEmulator,
+};
+use sso_operator::offline::{Manifests, load_manifests};
+use sso_operator::reconcile::{self, Action, SyncError, SyncOptions, Tenant};
+use sso_operator::secret::SecretString;
+use url::Url;
+
+const NAME: &str = "acme-azure";
+
+struct Emulator {
+    running: RunningEmulator,
+    admin: reqwest::Client,
+}
+
+impl Emulator {
+    async fn start() -> Emulator {
+        let running = emulator::start(EmulatorConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..EmulatorConfig::default()
+        })
+        .await
+        .expect("emulator starts");
+        Emulator {
+            running,
+            admin: reqwest::Client::new(),
+        }
+    }
+
+    /// A client with test-sized waits.
+    fn client(&self) -> Auth0Client {
+        let base = Url::parse(&self.running.base_url()).expect("url");
+        let mut config = Auth0Config::new(
+            base,
+            DEFAULT_CLIENT_ID,
+            SecretString::new(DEFAULT_CLIENT_SECRET),
+        );
+        config.rate_per_second = 1000.0;
+        config.burst = 100;
+        config.timing = RetryTiming {
+            backoff_base: Duration::from_millis(10),
+            backoff_cap: Duration::from_millis(50),
+            min_rate_limit_wait: Duration::from_millis(10),
+            max_rate_limit_wait: Duration::from_secs(3),
+        };
+        Auth0Client::new(config).expect("client")
+    }
+
+    async fn admin_get(&self, path: &str) -> Value {
+        self.admin
+            .get(format!("{}/__emulator/{path}", self.running.base_url()))
+            .send()
+            .await
+            .expect("admin")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    async fn add_fault(&self, rule: Value) {
+        let response = self
+            .admin
+            .post(format!("{}/__emulator/faults", self.running.base_url()))
+            .json(&rule)
+            .send()
+            .await
+            .expect("faults");
+        assert!(response.status().is_success(), "fault rule refused");
+    }
+
+    async fn count(&self, key: &str) -> u64 {
+        self.admin_get("stats").await[key].as_u64().unwrap_or(0)
+    }
+
+    /// The stored connection, options unredacted.
+    async fn connection(&self) -> Value {
+        let all = self.admin_get("connections").await;
+        all.as_array()
+            .expect("array")
+            .iter()
+            .find(|c| c["name"] == NAME)
+            .cloned()
+            .expect("the connection exists")
+    }
+}
+
+/// One SsoConnection with `extra_options`, and its metadata ConfigMap.
+fn manifests(extra_options: Value) -> (Manifests, SsoConnection) {
+    let xml = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/idp-metadata/azure-entra-tenant.xml"),
+    )
+    .expect("fixture");
+    let cm = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "acme-idp-metadata"},
+        "data": {"federationmetadata.xml": xml},
+    });
+    let sso = json!({
+        "apiVersion": "sso-operator.io/v1alpha1", "kind": "SsoConnection",
+        "metadata": {"name": "acme"},
+        "spec": {
+            "companyDomain": "acme.com", "connectionName": NAME, "provider": "azureAd",
+            "metadata": {"configMapRef": {"name": "acme-idp-metadata", "key": "federationmetadata.xml"}},
+            "extraOptions": extra_options,
+        },
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "{}---\n{}",
+        serde_yaml::to_string(&cm).expect("yaml"),
+        serde_yaml::to_string(&sso).expect("yaml")
+    );
+    std::fs::write(dir.path().join("acme.yaml"), text).expect("write");
+    let loaded = load_manifests(&[dir.path().to_path_buf()], "customers").expect("manifests");
+    let res = loaded.connections[0].clone();
+    (loaded, res)
+}
+
+async fn sync(
+    client: &Auth0Client,
+    res: &SsoConnection,
+    sources: &Manifests,
+) -> Result<reconcile::Synced, SyncError> {
+    reconcile::sync_connection(
+        client,
+        res,
+        sources,
+        SyncOptions::default(),
+        jiff::Timestamp::now(),
+    )
+    .await
+}
+
+/// Creates the connection, then returns the resource with one changed option to apply.
+async fn created_then_changed(
+    emulator: &Emulator,
+    client: &Auth0Client,
+) -> (Manifests, SsoConnection) {
+    let (sources, res) = manifests(json!({"debug": false}));
+    let created = sync(client, &res, &sources).await.expect("created");
+    assert_eq!(created.action, Action::Created);
+    assert_eq!(emulator.connection().await["options"]["debug"], false);
+    manifests(json!({"debug": true}))
+}
+
+#[tokio::test]
+async fn a_dashboard_edit_made_while_a_patch_failed_with_503_survives_the_retry() {
+    let emulator = Emulator::start().await;
+    let client = emulator.client();
+    let (sources, res) = created_then_changed(&emulator, &client).await;
+    emulator
+        .add_fault(json!({
+            "method": "PATCH", "path": "/api/v2/connections/*", "kind": 503, "nth": 1,
+            "edit_options": {"x_dashboard_setting": "set while the PATCH failed"},
+        }))
+        .await;
+
+    let synced = sync(&client, &res, &sources)
+        .await
+        .expect("synced after a retry");
+    assert_eq!(synced.action, Action::Updated);
+    let options = &emulator.connection().await["options"];
+    assert_eq!(options["debug"], true, "the operator's change landed");
+    assert_eq!(
+        options["x_dashboard_setting"], "set while the PATCH failed",
+        "the Dashboard edit survives: {options}"
+    );
+    assert_eq!(
+        emulator.count("PATCH /api/v2/connections/{id} 503").await,
+        1
+    );
+    assert_eq!(
+        emulator.count("PATCH /api/v2/connections/{id} 200").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_dashboard_edit_made_while_a_patch_was_rate_limited_survives_the_retry() {
+    let emulator = Emulator::start().await;
+    let client = emulator.client();
+    let (sources, res) = created_then_changed(&emulator, &client).await;
+    emulator
+        .add_fault(json!({
+            "method": "PATCH", "path": "/api/v2/connections/*", "kind": 429, "nth": 1,
+            "edit_options": {"x_dashboard_setting": "set while the PATCH was refused"},
+        }))
+        .await;
+
+    let synced = sync(&client, &res, &sources)
+        .await
+        .expect("synced after the wait");
+    assert_eq!(synced.action, Action::Updated);
+    let options = &emulator.connection().await["options"];
+    assert_eq!(options["debug"], true);
+    assert_eq!(
+        options["x_dashboard_setting"],
+        "set while the PATCH was refused"
+    );
+    assert_eq!(client.stats().rate_limited, 1);
+}
+
+#[tokio::test]
+async fn a_patch_that_landed_before_its_error_is_not_sent_again() {
+    let emulator = Emulator::start().await;
+    let client = emulator.client();
+    let (sources, res) = created_then_changed(&emulator, &client).await;
+    emulator
+        .add_fault(json!({
+            "method": "PATCH", "path": "/api/v2/connections/*", "kind": 502, "nth": 1,
+            "phase": "after",
+        }))
+        .await;
+
+    let synced = sync(&client, &res, &sources).await.expect("synced");
+    assert_eq!(synced.action, Action::Updated);
+    assert_eq!(emulator.connection().await["options"]["debug"], true);
+    // The fresh read finds nothing left to change.
+    assert_eq!(
+        emulator.count("PATCH /api/v2/connections/{id} 502").await,
+        1
+    );
+    assert_eq!(
+        emulator.count("PATCH /api/v2/connections/{id} 200").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn persistent_patch_failures_stop_after_four_attempts_as_a_transient_error() {
+    let emulator = Emulator::start().await;
+    let client = emulator.client();
+    let (sources, res) = created_then_changed(&emulator, &client).await;
+    emulator
+        .add_fault(json!({"method": "PATCH", "path": "/api/v2/connections/*", "kind": 503}))
+        .await;
+
+    let err = sync(&client, &res, &sources).await.expect_err("always 503");
+    assert!(err.is_transient(), "{err}");
+    assert_eq!(err.reason().as_str(), "Auth0Unavailable");
+    assert_eq!(
+        emulator.count("PATCH /api/v2/connections/{id} 503").await,
+        4
+    );
+    assert_eq!(emulator.connection().await["options"]["debug"], false);
+}
+
+#[tokio::test]
+async fn secret_looking_extra_options_never_reach_the_status_and_a_second_sync_writes_nothing() {
+    let emulator = Emulator::start().await;
+    let client = emulator.client();
+    let tenant = Tenant::new("emulator.local", None, None);
+    let secrets = [
+        ("client_secret", "extra-client-secret-value"),
+        ("idpPassword", "extra-password-value"),
+        ("api_token", "extra-token-value"),
+        ("privateKeyId", "extra-private-key-id-value"),
+    ];
+    let mut extra = json!({"debug": false});
+    for (key, value) in secrets {
+        extra[key] = json!(value);
+    }
+    let (sources, mut res) = manifests(extra.clone());
+
+    let created = sync(&client, &res, &sources).await.expect("created");
+    let status = reconcile::synced_status(&res, &created, &tenant, jiff::Timestamp::now());
+    let shown = serde_json::to_string(&status).expect("status json");
+    for (key, value) in secrets {
+        assert!(!shown.contains(value), "{key} is shown in clear: {shown}");
+        assert!(
+            status.applied_options.as_ref().expect("applied")[key].is_string(),
+            "{key} is still recorded as applied"
+        );
+    }
+    assert_eq!(
+        status.applied_options.as_ref().expect("applied")["debug"],
+        false
+    );
+    // Auth0 holds the real values.
+    let stored = emulator.connection().await;
+    assert_eq!(
+        stored["options"]["client_secret"],
+        "extra-client-secret-value"
+    );
+
+    // The controller's next reconcile reads the status it wrote: nothing to write.
+    res.status = Some(status);
+    let patches = emulator.count("PATCH /api/v2/connections/{id} 200").await;
+    let again = sync(&client, &res, &sources).await.expect("in sync");
+    assert_eq!(again.action, Action::Unchanged);
+    assert_eq!(
+        emulator.count("PATCH /api/v2/connections/{id} 200").await,
+        patches
+    );
+
+    // A new secret value is still applied, and still not shown.
+    extra["client_secret"] = json!("rotated-client-secret-value");
+    let (sources, mut rotated) = manifests(extra);
+    rotated.status = res.status.clone();
+    let updated = sync(&client, &rotated, &sources).await.expect("updated");
+    assert_eq!(updated.action, Action::Updated);
+    assert_eq!(
+        emulator.connection().await["options"]["client_secret"],
+        "rotated-client-secret-value"
+    );
+    let status = reconcile::synced_status(&rotated, &updated, &tenant, jiff::Timestamp::now());
+    let shown = serde_json::to_string(&status).expect("status json");
+    assert!(!shown.contains("rotated-client-secret-value"), "{shown}");
+    assert!(emulator.connection().await["options"]["idpPassword"] == "extra-password-value");
+}
