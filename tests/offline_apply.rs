@@ -267,12 +267,14 @@ fn apply_refuses_a_foreign_connection_then_adopts_it_keeping_every_foreign_optio
         after["options"]
     );
 
-    // Turning restrictSsoOnly off removes domain_aliases and nothing else.
+    // Turning restrictSsoOnly off offline: apply keeps no record of which aliases it set
+    // (the controller keeps one in status.appliedOptions), so it leaves domain_aliases alone,
+    // reports them as unclaimed, and changes nothing else.
     manifests(dir.path(), false, true);
     let seq = emulator.last_seq();
     let (code, stdout, _) = sso(&["plan"], &emulator, dir.path());
     assert_eq!(code, 0, "{stdout}");
-    assert!(stdout.contains("- domain_aliases"), "{stdout}");
+    assert!(!stdout.contains("domain_aliases"), "{stdout}");
     assert!(
         emulator
             .api_calls_since(seq)
@@ -280,10 +282,16 @@ fn apply_refuses_a_foreign_connection_then_adopts_it_keeping_every_foreign_optio
             .all(|c| c.starts_with("GET")),
         "plan never writes"
     );
-    let (code, stdout, _) = sso(&["apply"], &emulator, dir.path());
+    let (code, stdout, _) = sso(&["apply", "-o", "json"], &emulator, dir.path());
     assert_eq!(code, 0, "{stdout}");
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        result[0]["status"]["unclaimedDomainAliases"],
+        json!(["acme.com"]),
+        "{stdout}"
+    );
     let last = emulator.connection("acme-azure");
-    assert!(last["options"].get("domain_aliases").is_none());
+    assert_eq!(last["options"]["domain_aliases"], json!(["acme.com"]));
     for kept in [
         "requestTemplate",
         "assertion_decryption_settings",
