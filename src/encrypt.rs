@@ -136,8 +136,8 @@ pub enum EncryptError {
 
 impl EncryptError {
     /// The `CertificateEncrypted` condition reason.
-    pub fn reason(&self) -> &'static str {
-        "EncryptionFailed"
+    pub fn reason(&self) -> crate::status::Reason {
+        crate::status::Reason::EncryptionFailed
     }
 }
 
@@ -551,14 +551,17 @@ mod tests {
 
     #[test]
     fn every_error_has_the_encryption_failed_reason() {
-        assert_eq!(EncryptError::MissingKey.reason(), "EncryptionFailed");
+        assert_eq!(
+            EncryptError::MissingKey.reason(),
+            crate::status::Reason::EncryptionFailed
+        );
         assert_eq!(
             EncryptError::Status {
                 url: "u".into(),
                 status: 500
             }
             .reason(),
-            "EncryptionFailed"
+            crate::status::Reason::EncryptionFailed
         );
     }
 

@@ -133,10 +133,10 @@ impl Metrics {
     }
 
     /// Counts a failure by reason.
-    pub fn count_error(&self, reason: &str) {
+    pub fn count_error(&self, reason: crate::status::Reason) {
         self.errors
             .get_or_create(&ReasonLabels {
-                reason: reason.to_string(),
+                reason: reason.as_str().to_string(),
             })
             .inc();
     }
@@ -158,7 +158,7 @@ mod tests {
     fn exposition_names_every_metric_with_the_prefix() {
         let m = Metrics::new();
         m.count_outcome("created");
-        m.count_error("InvalidMetadata");
+        m.count_error(crate::status::Reason::InvalidMetadata);
         let text = m.encode();
         assert!(
             text.contains("sso_operator_reconciles_total{outcome=\"created\"} 1"),

@@ -282,10 +282,10 @@ pub enum PlanError {
 
 impl PlanError {
     /// The Ready condition reason: `InvalidSpec` or `InvalidMetadata`.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> crate::status::Reason {
         match self {
-            PlanError::InvalidSpec(_) => "InvalidSpec",
-            PlanError::InvalidMetadata(_) => "InvalidMetadata",
+            PlanError::InvalidSpec(_) => crate::status::Reason::InvalidSpec,
+            PlanError::InvalidMetadata(_) => crate::status::Reason::InvalidMetadata,
         }
     }
 }
@@ -583,10 +583,10 @@ pub enum Refusal {
 
 impl Refusal {
     /// The Ready condition reason: `ConnectionConflict` or `InsufficientScope`.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> crate::status::Reason {
         match self {
-            Refusal::Conflict { .. } => "ConnectionConflict",
-            Refusal::InsufficientScope { .. } => "InsufficientScope",
+            Refusal::Conflict { .. } => crate::status::Reason::ConnectionConflict,
+            Refusal::InsufficientScope { .. } => crate::status::Reason::InsufficientScope,
         }
     }
 

@@ -88,9 +88,9 @@ pub enum SyncError {
 
 impl From<PlanError> for SyncError {
     fn from(e: PlanError) -> Self {
-        match e.reason() {
-            "InvalidMetadata" => SyncError::InvalidMetadata(e.to_string()),
-            _ => SyncError::InvalidSpec(e.to_string()),
+        match e {
+            PlanError::InvalidMetadata(_) => SyncError::InvalidMetadata(e.to_string()),
+            PlanError::InvalidSpec(_) => SyncError::InvalidSpec(e.to_string()),
         }
     }
 }
@@ -103,10 +103,8 @@ impl SyncError {
             SyncError::MetadataNotFound(_) => Reason::MetadataNotFound,
             SyncError::InvalidMetadata(_) => Reason::InvalidMetadata,
             SyncError::SecretNotFound(_) => Reason::SecretNotFound,
-            SyncError::Refused(r) => {
-                Reason::parse(r.reason()).unwrap_or(Reason::ConnectionConflict)
-            }
-            SyncError::Auth0(e) => Reason::parse(e.reason()).unwrap_or(Reason::Auth0Rejected),
+            SyncError::Refused(r) => r.reason(),
+            SyncError::Auth0(e) => e.reason(),
             SyncError::Kubernetes { .. } => Reason::Auth0Unavailable,
         }
     }

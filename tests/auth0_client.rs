@@ -165,7 +165,10 @@ async fn a_second_401_is_a_hard_error_without_a_loop() {
         matches!(err, Auth0Error::Rejected { status: 401, .. }),
         "{err}"
     );
-    assert_eq!(err.reason(), "InsufficientScope");
+    assert_eq!(
+        err.reason(),
+        sso_operator::status::Reason::InsufficientScope
+    );
     assert_eq!(script.token_hits.load(Ordering::SeqCst), 2);
     assert_eq!(script.api_hits.load(Ordering::SeqCst), 2);
 }
@@ -342,7 +345,7 @@ async fn persistent_429s_end_in_a_rate_limited_error() {
         .await
         .expect_err("always 429");
     assert!(matches!(err, Auth0Error::RateLimited { .. }), "{err}");
-    assert_eq!(err.reason(), "Auth0Unavailable");
+    assert_eq!(err.reason(), sso_operator::status::Reason::Auth0Unavailable);
     assert!(err.is_transient());
     // The first attempt plus max_retries (3).
     assert_eq!(script.api_hits.load(Ordering::SeqCst), 4);
@@ -887,7 +890,7 @@ mod against_emulator {
             ),
             "{err}"
         );
-        assert_eq!(err.reason(), "Auth0Unavailable");
+        assert_eq!(err.reason(), sso_operator::status::Reason::Auth0Unavailable);
     }
 
     #[tokio::test]
@@ -1095,7 +1098,10 @@ mod against_emulator {
             .await
             .expect_err("create:connections is missing");
         assert!(err.is_insufficient_scope(), "{err}");
-        assert_eq!(err.reason(), "InsufficientScope");
+        assert_eq!(
+            err.reason(),
+            sso_operator::status::Reason::InsufficientScope
+        );
 
         // Granted in the Dashboard while the operator runs: the same client picks it up.
         tenant
@@ -1169,7 +1175,7 @@ mod against_emulator {
         );
         assert!(err.is_transient());
         assert!(!err.is_name_conflict());
-        assert_eq!(err.reason(), "Auth0Unavailable");
+        assert_eq!(err.reason(), sso_operator::status::Reason::Auth0Unavailable);
         assert!(err.to_string().contains("try again later"), "{err}");
         // Other names are not affected, and the name is free once the deletion is over.
         client

@@ -93,7 +93,7 @@ fn decrypting_with_another_key_names_the_key_id_needed() {
     let err = decrypt_local(&envelope, &reader).expect_err("wrong key");
     assert!(matches!(err, EncryptError::KeyMismatch { .. }));
     assert!(err.to_string().contains(writer.key_id()), "{err}");
-    assert_eq!(err.reason(), "EncryptionFailed");
+    assert_eq!(err.reason(), sso_operator::status::Reason::EncryptionFailed);
 }
 
 #[test]
@@ -269,7 +269,7 @@ async fn a_service_error_reports_the_status_without_the_pem_or_token() {
     assert!(!text.contains("BEGIN CERTIFICATE"), "{text}");
     assert!(!text.contains("MIIDtTCC"), "{text}");
     assert!(!text.contains(TOKEN), "{text}");
-    assert_eq!(err.reason(), "EncryptionFailed");
+    assert_eq!(err.reason(), sso_operator::status::Reason::EncryptionFailed);
 }
 
 #[tokio::test]

@@ -86,7 +86,7 @@ fn exposition() -> BTreeMap<String, BTreeSet<String>> {
     for outcome in ["created", "updated", "unchanged", "error"] {
         m.count_outcome(outcome);
     }
-    m.count_error("InvalidMetadata");
+    m.count_error(sso_operator::status::Reason::InvalidMetadata);
     m.duration.observe(0.2);
     m.auth0_requests
         .get_or_create(&RequestLabels {

@@ -562,7 +562,7 @@ fn extra_options_with_a_managed_key_is_an_invalid_spec_naming_it() {
     for key in ["fieldsMap", "signingCert", "metadataUrl", "thumbprints"] {
         let spec = spec(json!({"extraOptions": {"debug": true, key: "x"}}));
         let err = desired_state(&inputs(&spec, &idp)).unwrap_err();
-        assert_eq!(err.reason(), "InvalidSpec");
+        assert_eq!(err.reason(), sso_operator::status::Reason::InvalidSpec);
         assert!(err.to_string().contains(key), "{err}");
     }
 }
@@ -608,7 +608,10 @@ fn missing_options_refuse_with_insufficient_scope_and_no_body() {
     let mut current = in_sync(&desired);
     current.options = None;
     let refusal = plan_connection(&desired, NAME, OWNER, false, Some(&current)).unwrap_err();
-    assert_eq!(refusal.reason(), "InsufficientScope");
+    assert_eq!(
+        refusal.reason(),
+        sso_operator::status::Reason::InsufficientScope
+    );
     assert!(refusal.message().contains("read:connections_options"));
 
     current.options = Some(json!("not an object"));
@@ -623,7 +626,10 @@ fn foreign_connection_is_a_conflict_that_suggests_adopting() {
     let mut current = in_sync(&desired);
     current.metadata = None;
     let refusal = plan_connection(&desired, NAME, OWNER, false, Some(&current)).unwrap_err();
-    assert_eq!(refusal.reason(), "ConnectionConflict");
+    assert_eq!(
+        refusal.reason(),
+        sso_operator::status::Reason::ConnectionConflict
+    );
     assert!(refusal.message().contains("adoptExisting: true"));
 }
 
@@ -676,7 +682,10 @@ fn adopting_fails_when_the_marker_would_exceed_ten_metadata_keys() {
             .collect(),
     );
     let refusal = plan_connection(&desired, NAME, OWNER, true, Some(&current)).unwrap_err();
-    assert_eq!(refusal.reason(), "ConnectionConflict");
+    assert_eq!(
+        refusal.reason(),
+        sso_operator::status::Reason::ConnectionConflict
+    );
     assert!(refusal.message().contains("10"), "{}", refusal.message());
 }
 
@@ -687,7 +696,10 @@ fn connection_owned_by_another_resource_is_a_conflict_naming_it() {
     let mut current = in_sync(&desired);
     current.metadata = Some(marker("other-ns/other"));
     let refusal = plan_connection(&desired, NAME, OWNER, false, Some(&current)).unwrap_err();
-    assert_eq!(refusal.reason(), "ConnectionConflict");
+    assert_eq!(
+        refusal.reason(),
+        sso_operator::status::Reason::ConnectionConflict
+    );
     assert!(refusal.message().contains("other-ns/other"));
 }
 
@@ -698,7 +710,10 @@ fn non_samlp_connection_is_a_conflict_even_with_adopt() {
     let mut current = in_sync(&desired);
     current.strategy = "oidc".into();
     let refusal = plan_connection(&desired, NAME, OWNER, true, Some(&current)).unwrap_err();
-    assert_eq!(refusal.reason(), "ConnectionConflict");
+    assert_eq!(
+        refusal.reason(),
+        sso_operator::status::Reason::ConnectionConflict
+    );
     assert!(refusal.message().contains("oidc"));
 }
 
@@ -791,7 +806,7 @@ fn requested_binding_the_metadata_lacks_is_invalid_metadata_saying_what_is_offer
     idp.sso_post = None;
     let spec = spec(json!({"protocolBinding": "HTTP-POST"}));
     let err = desired_state(&inputs(&spec, &idp)).unwrap_err();
-    assert_eq!(err.reason(), "InvalidMetadata");
+    assert_eq!(err.reason(), sso_operator::status::Reason::InvalidMetadata);
     assert!(err.to_string().contains("HTTP-Redirect"), "{err}");
 }
 
@@ -826,7 +841,7 @@ fn bad_key_pair_is_an_invalid_spec_that_does_not_echo_the_key() {
     let mut i = inputs(&spec, &idp);
     i.decryption_key = Some(&pair);
     let err = desired_state(&i).unwrap_err();
-    assert_eq!(err.reason(), "InvalidSpec");
+    assert_eq!(err.reason(), sso_operator::status::Reason::InvalidSpec);
     assert!(!format!("{err} {err:?}").contains("hunter2"));
 }
 
@@ -835,7 +850,7 @@ fn key_pair_secret_ref_without_a_loaded_pair_is_refused_rather_than_removed() {
     let idp = idp(okta());
     let spec = spec(json!({"signingKeySecretRef": {"name": "acme-sp-signing"}}));
     let err = desired_state(&inputs(&spec, &idp)).unwrap_err();
-    assert_eq!(err.reason(), "InvalidSpec");
+    assert_eq!(err.reason(), sso_operator::status::Reason::InvalidSpec);
 }
 
 #[test]

@@ -928,7 +928,7 @@ mod tests {
             ),
         );
         assert!(err.is_name_conflict());
-        assert_eq!(err.reason(), "Auth0Rejected");
+        assert_eq!(err.reason(), crate::status::Reason::Auth0Rejected);
         assert!(!err.is_transient());
         assert!(
             err.to_string()
@@ -951,7 +951,7 @@ mod tests {
         );
         assert!(err.is_transient());
         assert!(!err.is_name_conflict());
-        assert_eq!(err.reason(), "Auth0Unavailable");
+        assert_eq!(err.reason(), crate::status::Reason::Auth0Unavailable);
         assert!(err.to_string().contains("try again later"), "{err}");
         // Other 409s without a code stay rejections.
         let realm = rejected(
@@ -961,7 +961,7 @@ mod tests {
                 r#"{"statusCode":409,"error":"Conflict","message":"There is already another connection with some realms from \"realms\" parameter"}"#,
             ),
         );
-        assert_eq!(realm.reason(), "Auth0Rejected");
+        assert_eq!(realm.reason(), crate::status::Reason::Auth0Rejected);
         assert!(!realm.is_transient());
     }
 
@@ -975,7 +975,7 @@ mod tests {
             ),
         );
         assert!(err.is_insufficient_scope());
-        assert_eq!(err.reason(), "InsufficientScope");
+        assert_eq!(err.reason(), crate::status::Reason::InsufficientScope);
     }
 
     #[test]
@@ -1011,7 +1011,7 @@ mod tests {
         assert!(
             matches!(&err, Auth0Error::Rejected { status: 401, error_code: None, message, .. } if message == "Invalid token")
         );
-        assert_eq!(err.reason(), "InsufficientScope");
+        assert_eq!(err.reason(), crate::status::Reason::InsufficientScope);
     }
 
     #[test]

@@ -73,21 +73,22 @@ pub enum Auth0Error {
 
 impl Auth0Error {
     /// The Ready condition reason this error maps to.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> crate::status::Reason {
+        use crate::status::Reason;
         match self {
             Auth0Error::Rejected { status: 403, .. } if self.is_insufficient_scope() => {
-                "InsufficientScope"
+                Reason::InsufficientScope
             }
-            Auth0Error::Rejected { status: 401, .. } => "InsufficientScope",
+            Auth0Error::Rejected { status: 401, .. } => Reason::InsufficientScope,
             Auth0Error::Rejected { .. }
             | Auth0Error::Protocol { .. }
-            | Auth0Error::Config { .. } => "Auth0Rejected",
+            | Auth0Error::Config { .. } => Reason::Auth0Rejected,
             // 403: the application has no grant for the Management API; 401: wrong credentials.
-            Auth0Error::Token { status: 403, .. } => "InsufficientScope",
-            Auth0Error::Token { .. } => "Auth0Rejected",
+            Auth0Error::Token { status: 403, .. } => Reason::InsufficientScope,
+            Auth0Error::Token { .. } => Reason::Auth0Rejected,
             Auth0Error::RateLimited { .. }
             | Auth0Error::Unavailable { .. }
-            | Auth0Error::NameBeingDeleted { .. } => "Auth0Unavailable",
+            | Auth0Error::NameBeingDeleted { .. } => Reason::Auth0Unavailable,
         }
     }
 

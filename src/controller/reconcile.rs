@@ -125,7 +125,7 @@ pub async fn reconcile(
         Err(err) => {
             let reason = err.reason();
             ctx.metrics.count_outcome("error");
-            ctx.metrics.count_error(reason.as_str());
+            ctx.metrics.count_error(reason);
             let status = reconcile::failed_status(&obj, &err, now);
             let previous = status::find_condition(&old_status.conditions, READY);
             let message = status::truncate(&err.to_string(), status::MAX_MESSAGE_CHARS);
