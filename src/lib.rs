@@ -18,6 +18,7 @@
 //! - [`inspect`]: `metadata inspect` output.
 //! - [`server`], [`metrics`]: `/livez`, `/readyz`, `/metrics`.
 //! - [`emulator`]: the Auth0 Management API emulator (binary `auth0-emulator`).
+//! - [`tenants`]: the registry of Auth0 tenants served side by side (one client each).
 //! - [`policy`]: the `ClusterAuth0Tenant` policy and domain claims within a tenant (pure).
 //! - [`ownership`]: the ownership marker in Auth0 metadata and who may change, adopt, release
 //!   or delete what (pure).
@@ -41,3 +42,4 @@ pub mod reconcile;
 pub mod secret;
 pub mod server;
 pub mod status;
+pub mod tenants;

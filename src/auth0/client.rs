@@ -398,6 +398,11 @@ impl Auth0Client {
         })
     }
 
+    /// Whether both handles share one client (token cache and request budget).
+    pub fn is_same_client(&self, other: &Auth0Client) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The settings this client was built with.
     pub fn config(&self) -> &Auth0Config {
         &self.inner.config
