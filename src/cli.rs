@@ -169,6 +169,13 @@ pub struct OfflineArgs {
     pub auth0: Auth0Args,
     #[command(flatten)]
     pub encryption: EncryptionArgs,
+    /// Cluster id written into the ownership marker of what `apply` creates or adopts; use
+    /// the id of the cluster that will manage the connections (see `run --cluster-id`).
+    #[arg(long, env = "SSO_CLUSTER_ID", default_value = "offline")]
+    pub cluster_id: String,
+    /// Namespace whose Secrets hold the credentials of ClusterAuth0Tenants in the manifests.
+    #[arg(long, env = "SSO_CLUSTER_RESOURCE_NAMESPACE", default_value = "sso-operator")]
+    pub cluster_resource_namespace: String,
 }
 
 /// `decrypt` arguments.
@@ -214,4 +221,13 @@ pub struct RunArgs {
     /// Identity of this replica in leader election (default: hostname).
     #[arg(long, env = "POD_NAME")]
     pub pod_name: Option<String>,
+    /// This cluster's id in the ownership marker of every Auth0 object the operator manages
+    /// (default: the UID of the kube-system namespace). Clusters sharing an Auth0 tenant must
+    /// have different ids.
+    #[arg(long, env = "SSO_CLUSTER_ID")]
+    pub cluster_id: Option<String>,
+    /// Namespace of the credentials Secrets of ClusterAuth0Tenants (default: the pod's
+    /// namespace).
+    #[arg(long, env = "SSO_CLUSTER_RESOURCE_NAMESPACE")]
+    pub cluster_resource_namespace: Option<String>,
 }

@@ -12,10 +12,15 @@ use serde_json::{Value, json};
 
 use crate::auth0::{Auth0Client, Auth0Config};
 use crate::cli::{OfflineArgs, OutputFormat};
-use crate::crd::SsoConnection;
+use crate::crd::{
+    Auth0Tenant, ClusterAuth0Tenant, SsoConnection, TenantConnection, TenantKind, TenantRef,
+};
 use crate::emulator;
+use crate::ownership::Adoption;
 use crate::plan::ChangeKind;
-use crate::reconcile::{self, Sources, SyncOptions, Tenant};
+use crate::reconcile::{self, Claimant, Sources, SyncError, SyncOptions, Tenant};
+use crate::status::Reason;
+use crate::tenants::{ClientDefaults, tenant_config};
 
 /// Why manifests could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +52,48 @@ pub struct Manifests {
     pub connections: Vec<SsoConnection>,
     config_maps: BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>,
     secrets: BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>,
+    /// `ClusterAuth0Tenant`s by name.
+    cluster_tenants: BTreeMap<String, ClusterAuth0Tenant>,
+    /// `Auth0Tenant`s by namespace and name.
+    tenants: BTreeMap<(String, String), Auth0Tenant>,
     /// Documents of other kinds that were ignored, as `kind name` strings.
     pub ignored: Vec<String>,
+}
+
+impl Manifests {
+    /// The tenant connection settings and credentials of `tenant_ref` from the manifests: an
+    /// `Auth0Tenant` in `namespace` with its Secret there, or a `ClusterAuth0Tenant` with its
+    /// Secret in `cluster_resource_namespace`. Policies are the cluster's business and are not
+    /// applied offline (whoever runs `apply` holds the tenant's credentials anyway).
+    fn tenant_of(
+        &self,
+        tenant_ref: &TenantRef,
+        namespace: &str,
+        cluster_resource_namespace: &str,
+    ) -> Result<(TenantConnection, String), String> {
+        match tenant_ref.kind {
+            TenantKind::ClusterAuth0Tenant => self
+                .cluster_tenants
+                .get(&tenant_ref.name)
+                .map(|t| (t.spec.connection.clone(), cluster_resource_namespace.to_string()))
+                .ok_or_else(|| {
+                    format!(
+                        "ClusterAuth0Tenant {} (spec.tenantRef) is not among the manifests",
+                        tenant_ref.name
+                    )
+                }),
+            TenantKind::Auth0Tenant => self
+                .tenants
+                .get(&(namespace.to_string(), tenant_ref.name.clone()))
+                .map(|t| (t.spec.connection.clone(), namespace.to_string()))
+                .ok_or_else(|| {
+                    format!(
+                        "Auth0Tenant {namespace}/{} (spec.tenantRef) is not among the manifests",
+                        tenant_ref.name
+                    )
+                }),
+        }
+    }
 }
 
 impl Sources for Manifests {
@@ -150,6 +195,16 @@ fn add_documents(
                 res.metadata.namespace = Some(namespace);
                 res.metadata.generation.get_or_insert(1);
                 out.connections.push(res);
+            }
+            ("sso-operator.io/v1alpha1", "ClusterAuth0Tenant") => {
+                let tenant: ClusterAuth0Tenant = serde_json::from_value(value)
+                    .map_err(|e| invalid(format!("ClusterAuth0Tenant {name}: {e}")))?;
+                out.cluster_tenants.insert(name, tenant);
+            }
+            ("sso-operator.io/v1alpha1", "Auth0Tenant") => {
+                let tenant: Auth0Tenant = serde_json::from_value(value)
+                    .map_err(|e| invalid(format!("Auth0Tenant {name}: {e}")))?;
+                out.tenants.insert((namespace, name), tenant);
             }
             ("v1", "ConfigMap") => {
                 let mut data = BTreeMap::new();
@@ -297,16 +352,60 @@ pub async fn run(args: &OfflineArgs, apply: bool) -> ExitCode {
     let now = jiff::Timestamp::now();
     let mut results = Vec::new();
     let mut failed = 0;
+    let defaults = ClientDefaults {
+        rate_per_second: args.auth0.auth0_rate_limit,
+        burst: args.auth0.auth0_rate_burst.max(1),
+        request_timeout: std::time::Duration::from_secs(args.auth0.auth0_timeout_seconds.max(1)),
+    };
+    // One client per tenant resource, shared by its connections.
+    let mut clients: BTreeMap<String, (Auth0Client, Tenant)> = BTreeMap::new();
     for res in &manifests.connections {
         let opts = SyncOptions {
             dry_run: !apply,
             recheck_clients: true,
         };
-        let outcome = reconcile::sync_connection(&target.client, res, &manifests, opts, now).await;
+        let namespace = res.metadata.namespace.clone().unwrap_or_default();
+        let tenant = match &res.spec.tenant_ref {
+            None => Ok((target.client.clone(), target.tenant.clone())),
+            Some(r) => {
+                let id = format!("{:?}/{namespace}/{}", r.kind, r.name);
+                match clients.get(&id) {
+                    Some(found) => Ok(found.clone()),
+                    None => manifests
+                        .tenant_of(r, &namespace, &args.cluster_resource_namespace)
+                        .and_then(|(spec, secret_ns)| {
+                            let secret = manifests
+                                .secrets
+                                .get(&(secret_ns.clone(), spec.credentials_secret_ref.name.clone()));
+                            tenant_config(&spec, &secret_ns, secret, &defaults)
+                                .map_err(|p| p.message)
+                        })
+                        .and_then(|(config, facts)| {
+                            Auth0Client::new(config)
+                                .map(|c| (c, facts))
+                                .map_err(|e| e.to_string())
+                        })
+                        .inspect(|found| {
+                            clients.insert(id, found.clone());
+                        }),
+                }
+            }
+        };
+        let outcome = match &tenant {
+            Ok((client, _)) => {
+                let claimant = Claimant::new(res, &args.cluster_id, Adoption::Unowned);
+                reconcile::sync_connection(client, res, &claimant, &manifests, opts, now).await
+            }
+            Err(message) => Err(SyncError::Denied {
+                reason: Reason::TenantNotFound,
+                message: message.clone(),
+            }),
+        };
         if outcome.is_err() {
             failed += 1;
         }
-        results.push(render_result(res, outcome, &target.tenant, apply, now));
+        let facts = tenant.map(|t| t.1).unwrap_or_else(|_| target.tenant.clone());
+        results.push(render_result(res, outcome, &facts, apply, now));
     }
     let mut stdout = std::io::stdout().lock();
     let text = match args.output {

@@ -10,9 +10,8 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::auth0::model::{
-    Connection, ConnectionUpdate, MANAGED_BY_KEY, MANAGED_BY_VALUE, NewConnection, OWNER_KEY,
-};
+use crate::auth0::model::{Connection, ConnectionUpdate, NewConnection};
+use crate::ownership::{self, Claim, Decision, Owner};
 use crate::certs::{self, Certificate};
 use crate::crd::{ProtocolBinding, SsoConnectionSpec};
 use crate::metadata::IdpMetadata;
@@ -41,9 +40,6 @@ const SIGNING_CERT_SHA1: &str = "signingCertSha1";
 
 /// Options Auth0 derives from `signingCert`; stale once the certificate changes.
 const DERIVED_CERT_KEYS: [&str; 4] = ["cert", "thumbprints", "expires", "subject"];
-
-/// Auth0 connection metadata holds at most this many keys.
-const MAX_METADATA_KEYS: usize = 10;
 
 /// Option keys the operator owns (or forbids), each with what the user should do instead of
 /// setting it through `extraOptions`.
@@ -112,8 +108,6 @@ pub struct PlanInputs<'a> {
     pub spec: &'a SsoConnectionSpec,
     /// The Auth0 connection name.
     pub connection_name: &'a str,
-    /// `namespace/name`, for the ownership marker.
-    pub owner: &'a str,
     /// The parsed IdP metadata.
     pub idp: &'a IdpMetadata,
     /// The key pair of `spec.signingKeySecretRef`, when set.
@@ -604,16 +598,16 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// Step 2–8 of docs/AUTH0_API.md §10 over the connection read from Auth0 (None = does not exist).
+/// Step 2–8 of docs/AUTH0_API.md §10 over the connection read from Auth0 (None = does not
+/// exist); `claim` says who asks and what they may take over (docs/ARCHITECTURE.md, ownership).
 pub fn plan_connection(
     desired: &Desired,
     name: &str,
-    owner: &str,
-    adopt_existing: bool,
+    claim: &Claim,
     current: Option<&Connection>,
 ) -> Result<Plan, Refusal> {
     let Some(current) = current else {
-        return Ok(plan_create(desired, name, owner));
+        return Ok(plan_create(desired, name, claim.owner));
     };
 
     if current.strategy != "samlp" {
@@ -625,7 +619,17 @@ pub fn plan_connection(
         });
     }
 
-    let metadata_update = ownership_update(current, name, owner, adopt_existing)?;
+    let what = format!("Auth0 connection {name} ({})", current.id);
+    let metadata_update = match ownership::decide(&current.metadata.clone().unwrap_or_default(), claim)
+    {
+        Decision::Keep => None,
+        Decision::Write { metadata, .. } => Some(metadata),
+        Decision::Refuse(conflict) => {
+            return Err(Refusal::Conflict {
+                message: conflict.message(&what),
+            });
+        }
+    };
 
     let Some(options) = current.options_object() else {
         return Err(Refusal::InsufficientScope {
@@ -638,19 +642,18 @@ pub fn plan_connection(
     let (mut changes, body_options) = merge_options(desired, options);
 
     if let Some(metadata) = &metadata_update {
-        for key in [MANAGED_BY_KEY, OWNER_KEY] {
+        for (key, after) in metadata {
             let before = current.metadata_value(key).map(str::to_string);
-            let after = metadata.get(key).cloned().flatten();
-            if before != after {
+            if before != *after {
                 changes.push(Change {
                     key: format!("metadata.{key}"),
-                    kind: if before.is_some() {
-                        ChangeKind::Changed
-                    } else {
-                        ChangeKind::Added
+                    kind: match (&before, after) {
+                        (None, _) => ChangeKind::Added,
+                        (Some(_), None) => ChangeKind::Removed,
+                        (Some(_), Some(_)) => ChangeKind::Changed,
                     },
                     before: before.map(|v| quote(&v)),
-                    after: after.map(|v| quote(&v)),
+                    after: after.as_deref().map(quote),
                 });
             }
         }
@@ -673,7 +676,7 @@ pub fn plan_connection(
     })
 }
 
-fn plan_create(desired: &Desired, name: &str, owner: &str) -> Plan {
+fn plan_create(desired: &Desired, name: &str, owner: &Owner) -> Plan {
     let changes = desired
         .set
         .iter()
@@ -684,63 +687,15 @@ fn plan_create(desired: &Desired, name: &str, owner: &str) -> Plan {
             after: Some(desired.display_desired(key, value)),
         })
         .collect();
-    let metadata = BTreeMap::from([
-        (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
-        (OWNER_KEY.to_string(), owner.to_string()),
-    ]);
     Plan::Create {
         body: NewConnection {
             name: name.to_string(),
             strategy: "samlp".to_string(),
             options: desired.set.clone(),
-            metadata,
+            metadata: ownership::new_marker(owner),
         },
         diff: Diff { changes },
     }
-}
-
-/// `None` when the connection is already ours; the full new metadata map when adopting.
-fn ownership_update(
-    current: &Connection,
-    name: &str,
-    owner: &str,
-    adopt_existing: bool,
-) -> Result<Option<BTreeMap<String, Option<String>>>, Refusal> {
-    let managed_by = current.metadata_value(MANAGED_BY_KEY);
-    let current_owner = current.metadata_value(OWNER_KEY);
-    if managed_by == Some(MANAGED_BY_VALUE) && current_owner == Some(owner) {
-        return Ok(None);
-    }
-    if !adopt_existing {
-        // Writing to a connection someone else configured could lock a customer out of sign-in.
-        let message = match (managed_by, current_owner) {
-            (Some(MANAGED_BY_VALUE), Some(other)) => format!(
-                "Auth0 connection {name} ({}) is managed by another SsoConnection, {other}; it was left untouched; choose another spec.connectionName, or set spec.adoptExisting: true to take it over",
-                current.id
-            ),
-            _ => format!(
-                "Auth0 connection {name} ({}) exists but was not created by this operator; it was left untouched; choose another spec.connectionName, or set spec.adoptExisting: true to take it over (its other options are kept)",
-                current.id
-            ),
-        };
-        return Err(Refusal::Conflict { message });
-    }
-    let mut metadata = current.metadata.clone().unwrap_or_default();
-    metadata.insert(
-        MANAGED_BY_KEY.to_string(),
-        Some(MANAGED_BY_VALUE.to_string()),
-    );
-    metadata.insert(OWNER_KEY.to_string(), Some(owner.to_string()));
-    if metadata.len() > MAX_METADATA_KEYS {
-        return Err(Refusal::Conflict {
-            message: format!(
-                "cannot adopt Auth0 connection {name} ({}): adding the ownership marker ({MANAGED_BY_KEY}, {OWNER_KEY}) would give it {} metadata keys and Auth0 allows at most {MAX_METADATA_KEYS}; remove some metadata keys from the connection in Auth0 and retry",
-                current.id,
-                metadata.len()
-            ),
-        });
-    }
-    Ok(Some(metadata))
 }
 
 /// Steps 4 and 6 of §10: the differences, and the merged options object when there are any.

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::auth0::{Auth0Client, Auth0Error, Connection, ConnectionUpdate};
 use crate::crd::{MetadataSourceStatus, SsoConnection, SsoConnectionStatus};
 use crate::metadata::{IdpMetadata, parse_idp_metadata};
+use crate::ownership::{Adoption, Claim, Marker, Owner, read_marker};
 use crate::plan::{self, Desired, Diff, KeyPair, Plan, PlanError, PlanInputs, Refusal};
 use crate::secret::SecretString;
 use crate::status::{self, READY, Reason};
@@ -53,6 +54,135 @@ pub trait Sources {
         namespace: &str,
         name: &str,
     ) -> impl Future<Output = Result<Option<BTreeMap<String, Vec<u8>>>, String>> + Send;
+    /// Whether the SsoConnection `namespace/name` (with `uid`, when given) no longer exists, so
+    /// that an ownership marker naming it in this cluster is stale. Where this cannot be
+    /// known, the owner counts as live.
+    fn owner_gone(
+        &self,
+        _namespace: &str,
+        _name: &str,
+        _uid: Option<&str>,
+    ) -> impl Future<Output = Result<bool, String>> + Send {
+        async { Ok(false) }
+    }
+}
+
+/// Who syncs: the resource's identity in the ownership marker, and what its tenant lets it
+/// take over.
+#[derive(Debug, Clone)]
+pub struct Claimant {
+    /// The marker's owner: cluster id, namespace, name, UID.
+    pub owner: Owner,
+    /// The tenant's adoption rule.
+    pub adoption: Adoption,
+}
+
+impl Claimant {
+    /// The claimant for `res` in cluster `cluster_id`.
+    pub fn new(res: &SsoConnection, cluster_id: &str, adoption: Adoption) -> Claimant {
+        Claimant {
+            owner: Owner {
+                cluster_id: cluster_id.to_string(),
+                namespace: res
+                    .metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".into()),
+                name: res.metadata.name.clone().unwrap_or_default(),
+                uid: res.metadata.uid.clone().unwrap_or_default(),
+            },
+            adoption,
+        }
+    }
+
+    fn claim(&self, adopt_existing: bool, foreign_owner_gone: bool) -> Claim<'_> {
+        Claim {
+            owner: &self.owner,
+            adopt_existing,
+            adoption: self.adoption,
+            foreign_owner_gone,
+        }
+    }
+}
+
+/// With `restrictSsoOnly`, a claimed domain that this resource's connection does not route yet
+/// may not already be routed by another Auth0 connection of the tenant (its `domain_aliases`):
+/// `DomainConflict` naming it. Costs one listing (a page per 100 connections), and only when
+/// the claim grows.
+async fn check_domain_aliases_elsewhere(
+    client: &Auth0Client,
+    res: &SsoConnection,
+    current: Option<&Connection>,
+) -> Result<(), SyncError> {
+    if !res.spec.restrict_sso_only {
+        return Ok(());
+    }
+    let aliases_of = |c: &Connection| -> Vec<String> {
+        c.options_object()
+            .and_then(|o| o.get("domain_aliases"))
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d.as_str())
+                    .map(str::to_ascii_lowercase)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let held = current.map(aliases_of).unwrap_or_default();
+    let adding: Vec<String> = res
+        .spec
+        .claimed_domains()
+        .into_iter()
+        .filter(|d| !held.contains(d))
+        .collect();
+    if adding.is_empty() {
+        return Ok(());
+    }
+    let own_id = current.map(|c| c.id.as_str());
+    for other in client.list_connections().await? {
+        if Some(other.id.as_str()) == own_id || other.name == res.connection_name() {
+            continue;
+        }
+        if let Some(domain) = aliases_of(&other).into_iter().find(|d| adding.contains(d)) {
+            return Err(SyncError::Denied {
+                reason: Reason::DomainConflict,
+                message: format!(
+                    "the domain {domain} is already routed to Auth0 connection {} ({}) by its domain_aliases, which this resource does not own; nothing was changed; remove the domain from that connection, or from spec.companyDomain(s)",
+                    other.name, other.id
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether `current` carries the marker of another resource of this cluster that no longer
+/// exists (asked of `sources` only then).
+async fn foreign_owner_gone<S: Sources>(
+    sources: &S,
+    current: Option<&Connection>,
+    me: &Owner,
+) -> Result<bool, SyncError> {
+    let Some(conn) = current else {
+        return Ok(false);
+    };
+    let Marker::Foreign(other) = read_marker(|k| conn.metadata_value(k), me) else {
+        return Ok(false);
+    };
+    let Some((namespace, name)) = other.owner.split_once('/') else {
+        return Ok(false);
+    };
+    if !other.same_cluster {
+        return Ok(false);
+    }
+    sources
+        .owner_gone(namespace, name, other.uid.as_deref())
+        .await
+        .map_err(|message| SyncError::Kubernetes {
+            what: format!("SsoConnection {namespace}/{name} (owner of {})", conn.name),
+            message,
+        })
 }
 
 /// Why a reconcile did not reach `Synced`.
@@ -76,6 +206,15 @@ pub enum SyncError {
     /// Auth0 failed or rejected a call.
     #[error(transparent)]
     Auth0(#[from] Auth0Error),
+    /// Refused before anything was written: the tenant, its policy or a domain claim.
+    #[error("{message}")]
+    Denied {
+        /// `TenantNotFound`, `TenantNotReady`, `TenantNotAllowed`, `DomainNotAllowed`,
+        /// `DomainConflict` or `InvalidSpec`.
+        reason: Reason,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// Reading a referenced Kubernetes object failed.
     #[error("reading {what} failed: {message}")]
     Kubernetes {
@@ -104,6 +243,7 @@ impl SyncError {
             SyncError::InvalidMetadata(_) => Reason::InvalidMetadata,
             SyncError::SecretNotFound(_) => Reason::SecretNotFound,
             SyncError::Refused(r) => r.reason(),
+            SyncError::Denied { reason, .. } => *reason,
             SyncError::Auth0(e) => e.reason(),
             SyncError::Kubernetes { .. } => Reason::Auth0Unavailable,
         }
@@ -182,6 +322,7 @@ pub struct SyncOptions {
 pub async fn sync_connection<S: Sources + Sync>(
     client: &Auth0Client,
     res: &SsoConnection,
+    claimant: &Claimant,
     sources: &S,
     opts: SyncOptions,
     now: Timestamp,
@@ -213,12 +354,10 @@ pub async fn sync_connection<S: Sources + Sync>(
         None => None,
     };
     let name = res.connection_name();
-    let owner = res.owner_key();
     let status = res.status.clone().unwrap_or_default();
     let desired = plan::desired_state(&PlanInputs {
         spec: &res.spec,
         connection_name: &name,
-        owner: &owner,
         idp: &idp,
         signing_key: signing_key.as_ref(),
         decryption_key: decryption_key.as_ref(),
@@ -226,14 +365,11 @@ pub async fn sync_connection<S: Sources + Sync>(
     })?;
 
     let current = read_current(client, status.connection_id.as_deref(), &name).await?;
-    let planned = plan::plan_connection(
-        &desired,
-        &name,
-        &owner,
-        res.spec.adopt_existing,
-        current.as_ref(),
-    )
-    .map_err(SyncError::Refused)?;
+    check_domain_aliases_elsewhere(client, res, current.as_ref()).await?;
+    let gone = foreign_owner_gone(sources, current.as_ref(), &claimant.owner).await?;
+    let claim = claimant.claim(res.spec.adopt_existing, gone);
+    let planned = plan::plan_connection(&desired, &name, &claim, current.as_ref())
+        .map_err(SyncError::Refused)?;
 
     let unclaimed_domain_aliases = current
         .as_ref()
@@ -266,7 +402,7 @@ pub async fn sync_connection<S: Sources + Sync>(
         return Ok(synced);
     }
 
-    let (id, action, diff) = execute(client, planned, &synced.desired, &name, &owner, res).await?;
+    let (id, action, diff) = execute(client, planned, &synced.desired, &name, &claim).await?;
     synced.connection_id = Some(id.clone());
     synced.action = action;
     synced.diff = diff;
@@ -301,12 +437,10 @@ async fn execute(
     planned: Plan,
     desired: &Desired,
     name: &str,
-    owner: &str,
-    res: &SsoConnection,
+    claim: &Claim<'_>,
 ) -> Result<(String, Action, Diff), SyncError> {
     let replan = |current: Option<&Connection>| {
-        plan::plan_connection(desired, name, owner, res.spec.adopt_existing, current)
-            .map_err(SyncError::Refused)
+        plan::plan_connection(desired, name, claim, current).map_err(SyncError::Refused)
     };
     match planned {
         Plan::Unchanged { id } => Ok((id, Action::Unchanged, Diff::default())),
@@ -320,9 +454,18 @@ async fn execute(
                 Ok((created.id, Action::Created, diff))
             }
             // A retried POST may have succeeded the first time, or someone raced us: look the
-            // name up and adopt it only if it is ours (plan_connection checks the marker).
+            // name up and adopt it only if it is ours (plan_connection checks the marker; a
+            // foreign marker found now counts as live).
             Err(e) if e.is_name_conflict() => {
                 let current = client.find_connection_by_name(name).await?;
+                let cautious = Claim {
+                    foreign_owner_gone: false,
+                    ..*claim
+                };
+                let replan = |current: Option<&Connection>| {
+                    plan::plan_connection(desired, name, &cautious, current)
+                        .map_err(SyncError::Refused)
+                };
                 match replan(current.as_ref())? {
                     Plan::Unchanged { id } => Ok((id, Action::Created, diff)),
                     Plan::Update {
@@ -539,7 +682,7 @@ async fn read_metadata<S: Sources>(
             data.keys().cloned().collect::<Vec<_>>().join(", ")
         ))
     })?;
-    let sha256 = hex::encode(Sha256::digest(&xml));
+    let sha256 = sha256_hex(&xml);
     Ok((
         xml,
         MetadataSourceStatus {
@@ -548,6 +691,11 @@ async fn read_metadata<S: Sources>(
             sha256,
         },
     ))
+}
+
+/// Lowercase hex SHA-256, as `status.metadataSource.sha256` records the metadata document.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 async fn read_key_pair<S: Sources>(

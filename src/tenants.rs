@@ -141,6 +141,11 @@ impl Tenants {
         self.entries.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Every tenant's client (for metrics).
+    pub fn clients(&self) -> Vec<Auth0Client> {
+        self.read().values().map(|h| h.client.clone()).collect()
+    }
+
     /// The tenant, whatever its state.
     pub fn get(&self, key: &TenantKey) -> Option<Arc<TenantHandle>> {
         self.read().get(key).cloned()

@@ -479,6 +479,7 @@ async fn sync(
     reconcile::sync_connection(
         client,
         obj,
+        &reconcile::Claimant::new(obj, "test-cluster", sso_operator::ownership::Adoption::Unowned),
         sources,
         SyncOptions {
             dry_run: false,

@@ -162,14 +162,28 @@ fn one_replica_runs_without_leader_election_and_two_with_it() {
 #[test]
 fn watch_namespace_narrows_rbac_to_a_role() {
     let all = render(&[]);
-    assert_eq!(of_kind(&all, "ClusterRole").len(), 1);
+    // The operator's ClusterRole and the cluster-scoped tenancy reads.
+    assert_eq!(of_kind(&all, "ClusterRole").len(), 2);
     let narrowed = render(&["watchNamespace=customers"]);
     let args = container_args(&narrowed);
     assert!(
         args.iter().any(|a| a == "--watch-namespace=customers"),
         "{args:?}"
     );
-    assert!(of_kind(&narrowed, "ClusterRole").is_empty());
+    // Only the cluster-scoped tenancy reads stay cluster-wide: ClusterAuth0Tenants, namespaces.
+    let cluster_roles = of_kind(&narrowed, "ClusterRole");
+    assert_eq!(cluster_roles.len(), 1);
+    let resources: Vec<&str> = cluster_roles[0]["rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["resources"].as_sequence().unwrap().iter())
+        .filter_map(|r| r.as_str())
+        .collect();
+    assert_eq!(
+        resources,
+        ["clusterauth0tenants", "clusterauth0tenants/status", "namespaces"]
+    );
     assert!(
         of_kind(&narrowed, "Role")
             .iter()

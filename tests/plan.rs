@@ -7,6 +7,7 @@ use sso_operator::auth0::model::Connection;
 use sso_operator::certs::Certificate;
 use sso_operator::crd::{ProtocolBinding, SsoConnectionSpec};
 use sso_operator::metadata::IdpMetadata;
+use sso_operator::ownership::{Adoption, Claim, Owner};
 use sso_operator::plan::{
     ChangeKind, Desired, KeyPair, Plan, PlanError, PlanInputs, Refusal, desired_state,
     plan_connection,
@@ -72,7 +73,6 @@ fn inputs<'a>(spec: &'a SsoConnectionSpec, idp: &'a IdpMetadata) -> PlanInputs<'
     PlanInputs {
         spec,
         connection_name: NAME,
-        owner: OWNER,
         idp,
         signing_key: None,
         decryption_key: None,
@@ -94,10 +94,29 @@ fn desired_after(
     desired_state(&i).unwrap()
 }
 
+static ME: std::sync::LazyLock<Owner> = std::sync::LazyLock::new(|| Owner {
+    cluster_id: "cluster-a".into(),
+    namespace: "customers".into(),
+    name: "acme".into(),
+    uid: "uid-1".into(),
+});
+
+fn claim(adopt_existing: bool) -> Claim<'static> {
+    Claim {
+        owner: &ME,
+        adopt_existing,
+        adoption: Adoption::Unowned,
+        foreign_owner_gone: false,
+    }
+}
+
+/// The v2 marker of `owner` (`namespace/name`) in cluster-a with uid-1.
 fn marker(owner: &str) -> BTreeMap<String, Option<String>> {
     BTreeMap::from([
         ("managed-by".to_string(), Some("sso-operator".to_string())),
         ("sso-operator-owner".to_string(), Some(owner.to_string())),
+        ("sso-operator-cluster".to_string(), Some("cluster-a".to_string())),
+        ("sso-operator-uid".to_string(), Some("uid-1".to_string())),
     ])
 }
 
@@ -127,7 +146,7 @@ fn as_stored(options: &Map<String, Value>, cert: &Certificate) -> Value {
 }
 
 fn create_options(desired: &Desired) -> Map<String, Value> {
-    match plan_connection(desired, NAME, OWNER, false, None).unwrap() {
+    match plan_connection(desired, NAME, &claim(false), None).unwrap() {
         Plan::Create { body, .. } => body.options,
         other => panic!("expected a create, got {other:?}"),
     }
@@ -139,7 +158,7 @@ fn in_sync(desired: &Desired) -> Connection {
 }
 
 fn plan(desired: &Desired, current: &Connection) -> Plan {
-    plan_connection(desired, NAME, OWNER, false, Some(current)).unwrap()
+    plan_connection(desired, NAME, &claim(false), Some(current)).unwrap()
 }
 
 fn patched_options(plan: &Plan) -> &Map<String, Value> {
@@ -291,7 +310,7 @@ fn create_sends_managed_options_and_the_ownership_marker() {
     let idp = idp(okta());
     let spec = spec(json!({"deflate": false, "extraOptions": {"debug": true}}));
     let desired = desired(&spec, &idp);
-    let Plan::Create { body, diff } = plan_connection(&desired, NAME, OWNER, false, None).unwrap()
+    let Plan::Create { body, diff } = plan_connection(&desired, NAME, &claim(false), None).unwrap()
     else {
         panic!("expected a create");
     };
@@ -302,6 +321,8 @@ fn create_sends_managed_options_and_the_ownership_marker() {
         BTreeMap::from([
             ("managed-by".to_string(), "sso-operator".to_string()),
             ("sso-operator-owner".to_string(), OWNER.to_string()),
+            ("sso-operator-cluster".to_string(), "cluster-a".to_string()),
+            ("sso-operator-uid".to_string(), "uid-1".to_string()),
         ])
     );
     assert_eq!(
@@ -607,7 +628,7 @@ fn missing_options_refuse_with_insufficient_scope_and_no_body() {
     let desired = desired(&spec(json!({})), &idp);
     let mut current = in_sync(&desired);
     current.options = None;
-    let refusal = plan_connection(&desired, NAME, OWNER, false, Some(&current)).unwrap_err();
+    let refusal = plan_connection(&desired, NAME, &claim(false), Some(&current)).unwrap_err();
     assert_eq!(
         refusal.reason(),
         sso_operator::status::Reason::InsufficientScope
@@ -615,7 +636,7 @@ fn missing_options_refuse_with_insufficient_scope_and_no_body() {
     assert!(refusal.message().contains("read:connections_options"));
 
     current.options = Some(json!("not an object"));
-    let refusal = plan_connection(&desired, NAME, OWNER, false, Some(&current)).unwrap_err();
+    let refusal = plan_connection(&desired, NAME, &claim(false), Some(&current)).unwrap_err();
     assert!(matches!(refusal, Refusal::InsufficientScope { .. }));
 }
 
@@ -625,7 +646,7 @@ fn foreign_connection_is_a_conflict_that_suggests_adopting() {
     let desired = desired(&spec(json!({})), &idp);
     let mut current = in_sync(&desired);
     current.metadata = None;
-    let refusal = plan_connection(&desired, NAME, OWNER, false, Some(&current)).unwrap_err();
+    let refusal = plan_connection(&desired, NAME, &claim(false), Some(&current)).unwrap_err();
     assert_eq!(
         refusal.reason(),
         sso_operator::status::Reason::ConnectionConflict
@@ -644,7 +665,7 @@ fn foreign_connection_with_adopt_gets_the_marker_and_keeps_its_options() {
         Some("identity".to_string()),
     )]));
 
-    let plan = plan_connection(&desired, NAME, OWNER, true, Some(&current)).unwrap();
+    let plan = plan_connection(&desired, NAME, &claim(true), Some(&current)).unwrap();
     let Plan::Update { body, .. } = &plan else {
         panic!("expected an update, got {plan:?}");
     };
@@ -662,7 +683,7 @@ fn adopting_a_connection_whose_options_match_writes_only_the_marker() {
     let desired = desired(&spec(json!({})), &idp);
     let mut current = in_sync(&desired);
     current.metadata = None;
-    let plan = plan_connection(&desired, NAME, OWNER, true, Some(&current)).unwrap();
+    let plan = plan_connection(&desired, NAME, &claim(true), Some(&current)).unwrap();
     let Plan::Update { body, diff, .. } = &plan else {
         panic!("expected an update, got {plan:?}");
     };
@@ -681,7 +702,7 @@ fn adopting_fails_when_the_marker_would_exceed_ten_metadata_keys() {
             .map(|i| (format!("k{i}"), Some("v".to_string())))
             .collect(),
     );
-    let refusal = plan_connection(&desired, NAME, OWNER, true, Some(&current)).unwrap_err();
+    let refusal = plan_connection(&desired, NAME, &claim(true), Some(&current)).unwrap_err();
     assert_eq!(
         refusal.reason(),
         sso_operator::status::Reason::ConnectionConflict
@@ -695,7 +716,7 @@ fn connection_owned_by_another_resource_is_a_conflict_naming_it() {
     let desired = desired(&spec(json!({})), &idp);
     let mut current = in_sync(&desired);
     current.metadata = Some(marker("other-ns/other"));
-    let refusal = plan_connection(&desired, NAME, OWNER, false, Some(&current)).unwrap_err();
+    let refusal = plan_connection(&desired, NAME, &claim(false), Some(&current)).unwrap_err();
     assert_eq!(
         refusal.reason(),
         sso_operator::status::Reason::ConnectionConflict
@@ -709,7 +730,7 @@ fn non_samlp_connection_is_a_conflict_even_with_adopt() {
     let desired = desired(&spec(json!({})), &idp);
     let mut current = in_sync(&desired);
     current.strategy = "oidc".into();
-    let refusal = plan_connection(&desired, NAME, OWNER, true, Some(&current)).unwrap_err();
+    let refusal = plan_connection(&desired, NAME, &claim(true), Some(&current)).unwrap_err();
     assert_eq!(
         refusal.reason(),
         sso_operator::status::Reason::ConnectionConflict
@@ -891,7 +912,7 @@ fn diff_display_and_debug_never_show_certificates_or_private_keys() {
     i.decryption_key = Some(&pair);
     let desired = desired_state(&i).unwrap();
 
-    let created = plan_connection(&desired, NAME, OWNER, false, None).unwrap();
+    let created = plan_connection(&desired, NAME, &claim(false), None).unwrap();
     let old_pair =
         json!({"key": FAKE_KEY.replace("fAkEpRiVaTeKeY", "oLdKeY"), "cert": okta().to_pem()});
     let current = with(in_sync(&desired), "decryptionKey", old_pair);

@@ -136,6 +136,7 @@ async fn sync(
     reconcile::sync_connection(
         client,
         res,
+        &reconcile::Claimant::new(res, "test-cluster", sso_operator::ownership::Adoption::Unowned),
         sources,
         SyncOptions::default(),
         jiff::Timestamp::now(),

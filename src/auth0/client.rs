@@ -306,6 +306,18 @@ enum ConnectionList {
     Wrapped { connections: Vec<Connection> },
 }
 
+/// One page of `GET /connections?take=…` (checkpoint pagination).
+#[derive(Deserialize)]
+struct CheckpointPage {
+    #[serde(default)]
+    connections: Vec<Connection>,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Connections per page of a checkpoint listing (Auth0's maximum).
+const LIST_CHECKPOINT_PAGE: u32 = 100;
+
 /// One page of `GET /connections/{id}/clients`.
 #[derive(Deserialize, Debug, Clone, PartialEq, Eq, Default)]
 pub struct ClientsPage {
@@ -450,6 +462,40 @@ impl Auth0Client {
         Ok(found)
     }
 
+    /// Every connection of the tenant holding `domain_aliases` (any strategy) with its id, name,
+    /// strategy, options and metadata: checkpoint pages of 100 (`take`/`from`, which also works
+    /// past 1,000 connections). Options are absent without `read:connections_options`.
+    pub async fn list_connections(&self) -> Result<Vec<Connection>, Auth0Error> {
+        let take = LIST_CHECKPOINT_PAGE.to_string();
+        let mut all = Vec::new();
+        let mut from: Option<String> = None;
+        loop {
+            let mut query = vec![
+                ("fields", "id,name,strategy,options,metadata"),
+                ("include_fields", "true"),
+                ("take", take.as_str()),
+            ];
+            if let Some(cursor) = from.as_deref() {
+                query.push(("from", cursor));
+            }
+            let url = self.api_url(&["connections"], &query);
+            let reply = self
+                .call(OP_LIST, Method::GET, url, None, Retry::InClient)
+                .await?;
+            if !reply.status.is_success() {
+                return Err(rejected(OP_LIST, &reply));
+            }
+            let page: CheckpointPage = parse(OP_LIST, &reply.body)?;
+            let empty = page.connections.is_empty();
+            all.extend(page.connections);
+            match page.next.filter(|n| !n.is_empty()) {
+                // A repeated cursor or an empty page would loop forever.
+                Some(next) if !empty && from.as_deref() != Some(next.as_str()) => from = Some(next),
+                _ => return Ok(all),
+            }
+        }
+    }
+
     /// `POST /connections`. A 409 `connection_conflict` (also after a retried POST that had in
     /// fact succeeded) is returned as is: the caller looks the name up.
     pub async fn create_connection(&self, body: &NewConnection) -> Result<Connection, Auth0Error> {
@@ -563,6 +609,17 @@ impl Auth0Client {
     /// none is cached.
     pub async fn missing_scopes(&self) -> Result<Vec<&'static str>, Auth0Error> {
         Ok(self.token().await?.missing_scopes())
+    }
+
+    /// The scopes granted to the token (fetched first if none is cached).
+    pub async fn granted_scopes(&self) -> Result<Vec<String>, Auth0Error> {
+        Ok(self
+            .token()
+            .await?
+            .scope
+            .split_whitespace()
+            .map(str::to_string)
+            .collect())
     }
 
     /// A snapshot of the request counters.

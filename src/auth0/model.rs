@@ -7,12 +7,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// The `metadata` key marking a connection as managed by this operator.
-pub const MANAGED_BY_KEY: &str = "managed-by";
-/// The value of [`MANAGED_BY_KEY`].
-pub const MANAGED_BY_VALUE: &str = "sso-operator";
-/// The `metadata` key naming the owning resource, `namespace/name`.
-pub const OWNER_KEY: &str = "sso-operator-owner";
+/// The ownership marker's keys (defined with the ownership rules in [`crate::ownership`]).
+pub use crate::ownership::{MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY};
 
 /// A connection as Auth0 returns it. `options` is `None` when the token lacks
 /// `read:connections_options` (the key is then missing from the response).

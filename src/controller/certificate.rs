@@ -17,7 +17,7 @@ use super::{
 };
 use crate::crd::{SecretKeyRef, SsoConnection, SsoConnectionStatus};
 use crate::encrypt::Encryptor;
-use crate::reconcile;
+use crate::certs::Certificate;
 use crate::status::{self, CERTIFICATE_ENCRYPTED, Reason};
 
 fn key_id_of(encryptor: &Encryptor) -> &str {
@@ -33,20 +33,40 @@ pub(super) enum Encrypted {
     Stored(SecretKeyRef),
     /// Encryption or the Secret write failed.
     Failed(String),
+    /// A Secret of that name exists and is not the operator's: left untouched.
+    Conflict(String),
+}
+
+/// Whether `secret` is the one the operator writes for `obj`: our label and a controller
+/// reference to this very resource (UID). Anything else belongs to someone else and is
+/// neither overwritten nor given an owner (which would garbage-collect it with the resource).
+pub(super) fn is_ours(secret: &Secret, obj: &SsoConnection) -> bool {
+    let labelled = secret
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(MANAGED_LABEL))
+        .is_some_and(|v| v == "sso-operator");
+    let owned = secret
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && Some(&o.uid) == obj.metadata.uid.as_ref());
+    labelled && owned
 }
 
 pub(super) async fn store_certificate(
     obj: &SsoConnection,
     ctx: &Context,
-    synced: &reconcile::Synced,
+    cert: &Certificate,
     ns: &str,
-    name: &str,
 ) -> Encrypted {
+    let name = obj.metadata.name.as_deref().unwrap_or_default();
     let encryptor = match &ctx.encryptor {
         Ok(e) => e,
         Err(why) => return Encrypted::Failed(why.clone()),
     };
-    let cert = synced.idp.selected_cert();
     let fingerprint = cert.sha256_hex();
     let secret_name = obj.signing_cert_secret_name();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
@@ -55,6 +75,11 @@ pub(super) async fn store_certificate(
         key: CIPHERTEXT_KEY.to_string(),
     };
     match secrets.get_opt(&secret_name).await {
+        Ok(Some(existing)) if !is_ours(&existing, obj) => {
+            return Encrypted::Conflict(format!(
+                "Secret {ns}/{secret_name} exists and was not created by the operator for this SsoConnection; it was left untouched; rename or delete it so the operator can store the encrypted certificate there (the Auth0 connection is unaffected)"
+            ));
+        }
         Ok(Some(existing)) => {
             let ann = existing.metadata.annotations.clone().unwrap_or_default();
             let has_data = existing
@@ -174,6 +199,35 @@ pub(super) async fn apply_encryption_outcome(
                 .await;
             }
             true
+        }
+        Encrypted::Conflict(message) => {
+            status.encrypted_signing_cert_secret_ref = None;
+            let previous = status::find_condition(&status.conditions, CERTIFICATE_ENCRYPTED)
+                .map(|c| c.reason.clone());
+            status::set_condition(
+                &mut status.conditions,
+                status::condition(
+                    CERTIFICATE_ENCRYPTED,
+                    false,
+                    Reason::SecretConflict,
+                    &message,
+                    obj.metadata.generation,
+                    now,
+                ),
+            );
+            if previous.as_deref() != Some(Reason::SecretConflict.as_str()) {
+                publish(
+                    ctx,
+                    obj,
+                    EventType::Warning,
+                    Reason::SecretConflict.as_str(),
+                    "Encrypt",
+                    &message,
+                )
+                .await;
+            }
+            // A person must act; the resync looks again.
+            false
         }
     }
 }

@@ -10,17 +10,20 @@
 //! - this file: the shared [`Context`], requeue timing and `run`.
 
 mod certificate;
+mod dereference;
 mod finalizer;
+mod outcome;
 mod reconcile;
 mod report;
 mod sources;
+mod tenant;
 mod watches;
 
 pub use reconcile::reconcile;
 pub use watches::controller;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -32,10 +35,11 @@ use kube::runtime::reflector::{self, ObjectRef};
 use rand::Rng;
 
 use crate::auth0::Auth0Client;
-use crate::crd::SsoConnection;
+use crate::crd::{Auth0Tenant, ClusterAuth0Tenant, SsoConnection};
 use crate::encrypt::Encryptor;
 use crate::metrics::Metrics;
 use crate::reconcile::Tenant;
+use crate::tenants::{ClientDefaults, Tenants};
 
 /// Field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "sso-operator";
@@ -67,41 +71,117 @@ pub enum ControllerError {
 pub struct Context {
     /// Kubernetes client.
     pub client: Client,
-    /// Auth0 client (one token cache and request budget for all reconciles).
-    pub auth0: Auth0Client,
+    /// The Auth0 tenants served (one client, token cache and request budget each).
+    pub tenants: Arc<Tenants>,
+    /// This cluster's id in ownership markers.
+    pub cluster_id: String,
+    /// Namespace of the credentials Secrets of `ClusterAuth0Tenant`s.
+    pub cluster_resource_namespace: String,
+    /// Settings tenant resources inherit from the flags.
+    pub client_defaults: ClientDefaults,
     /// Certificate encryption, or why it is not configured.
     pub encryptor: Result<Encryptor, String>,
-    /// Tenant facts for status.
-    pub tenant: Tenant,
     /// Drift resync interval.
     pub resync: Duration,
     /// Metrics.
     pub metrics: Metrics,
     /// Event recorder.
     pub recorder: Recorder,
+    /// The SsoConnection cache, once the controller runs (domain claims, tenant counts).
+    pub store: OnceLock<reflector::Store<SsoConnection>>,
+    /// The tenant caches, once their controllers run (a deleted tenant is forgotten).
+    pub cluster_tenants: OnceLock<reflector::Store<ClusterAuth0Tenant>>,
+    /// See [`Context::cluster_tenants`].
+    pub namespaced_tenants: OnceLock<reflector::Store<Auth0Tenant>>,
+    /// Reconciles SsoConnections at once (e.g. when their tenant becomes Ready).
+    pub trigger: OnceLock<futures::channel::mpsc::UnboundedSender<ObjectRef<SsoConnection>>>,
     failures: Mutex<HashMap<ObjectRef<SsoConnection>, u32>>,
+    /// Certificates synced to Auth0 whose encryption failed, by resource: retried without
+    /// another Auth0 call while the spec and the metadata are unchanged.
+    pending_encryption: Mutex<HashMap<ObjectRef<SsoConnection>, PendingEncryption>>,
+}
+
+/// A certificate whose Auth0 sync succeeded but whose encrypted copy is not stored yet.
+#[derive(Clone)]
+pub(crate) struct PendingEncryption {
+    /// The resource generation it was synced for.
+    pub generation: Option<i64>,
+    /// SHA-256 of the metadata document it came from.
+    pub metadata_sha256: String,
+    /// The certificate to store.
+    pub certificate: crate::certs::Certificate,
+}
+
+/// How the operator is set up, for [`Context::new`].
+pub struct Settings {
+    /// This cluster's id in ownership markers.
+    pub cluster_id: String,
+    /// Namespace of the credentials Secrets of `ClusterAuth0Tenant`s.
+    pub cluster_resource_namespace: String,
+    /// Settings tenant resources inherit from the flags.
+    pub client_defaults: ClientDefaults,
+    /// Drift resync interval.
+    pub resync: Duration,
 }
 
 impl Context {
     /// Builds the context.
     pub fn new(
         client: Client,
-        auth0: Auth0Client,
+        tenants: Arc<Tenants>,
         encryptor: Result<Encryptor, String>,
-        tenant: Tenant,
-        resync: Duration,
+        settings: Settings,
         metrics: Metrics,
         reporter: Reporter,
     ) -> Context {
         Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
-            auth0,
+            tenants,
+            cluster_id: settings.cluster_id,
+            cluster_resource_namespace: settings.cluster_resource_namespace,
+            client_defaults: settings.client_defaults,
             encryptor,
-            tenant,
-            resync,
+            resync: settings.resync,
             metrics,
+            store: OnceLock::new(),
+            cluster_tenants: OnceLock::new(),
+            namespaced_tenants: OnceLock::new(),
+            trigger: OnceLock::new(),
             failures: Mutex::new(HashMap::new()),
+            pending_encryption: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The pending encryption of `key`, if any.
+    pub(crate) fn pending_encryption(
+        &self,
+        key: &ObjectRef<SsoConnection>,
+    ) -> Option<PendingEncryption> {
+        self.pending_encryption
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    /// Records (`Some`) or clears (`None`) the pending encryption of `key`.
+    pub(crate) fn set_pending_encryption(
+        &self,
+        key: &ObjectRef<SsoConnection>,
+        pending: Option<PendingEncryption>,
+    ) {
+        let mut map = self
+            .pending_encryption
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match pending {
+            Some(p) => {
+                map.insert(key.clone(), p);
+            }
+            None => {
+                map.remove(key);
+            }
         }
     }
 }
@@ -169,6 +249,16 @@ pub async fn run_controller(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (controller, store) = controller(ctx.client.clone(), namespace.as_deref(), concurrency);
+    let _ = ctx.store.set(store.clone());
+    let (trigger, triggered) = futures::channel::mpsc::unbounded();
+    let _ = ctx.trigger.set(trigger);
+    let controller = controller.reconcile_on(triggered);
+    let shutdown = futures::FutureExt::shared(shutdown);
+    let tenants = tokio::spawn(tenant::run_tenant_controllers(
+        ctx.clone(),
+        namespace.clone(),
+        shutdown.clone(),
+    ));
     let metrics = ctx.metrics.clone();
     let ready_store = store.clone();
     tokio::spawn(async move {
@@ -215,29 +305,42 @@ pub async fn run_controller(
             }
         })
         .await;
+    let _ = tenants.await;
 }
 
 /// `sso-operator run`: builds clients from flags and runs the controller and the health and
 /// metrics server until SIGTERM/SIGINT.
 pub async fn run(args: crate::cli::RunArgs) -> Result<(), String> {
-    let auth0_config = crate::auth0::Auth0Config::from_args(&args.auth0)
+    // The flags' tenant is optional: with tenant resources alone, an SsoConnection without
+    // spec.tenantRef reports TenantNotFound.
+    let flags_tenant = match crate::auth0::Auth0Config::from_args(&args.auth0)
         .map_err(|e| e.to_string())?
-        .ok_or("Auth0 credentials are required: set --auth0-domain, --auth0-client-id and --auth0-client-secret (or AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET)")?;
-    let tenant = Tenant::new(
-        &auth0_config.domain,
-        args.auth0.auth0_tenant.as_deref(),
-        args.auth0.auth0_public_domain.as_deref(),
-    );
-    let auth0 = Auth0Client::new(auth0_config).map_err(|e| e.to_string())?;
-    match auth0.missing_scopes().await {
-        Ok(missing) if missing.is_empty() => {
-            tracing::info!("Auth0 token carries every required scope")
+    {
+        Some(config) => {
+            let facts = Tenant::new(
+                &config.domain,
+                args.auth0.auth0_tenant.as_deref(),
+                args.auth0.auth0_public_domain.as_deref(),
+            );
+            let auth0 = Auth0Client::new(config).map_err(|e| e.to_string())?;
+            match auth0.missing_scopes().await {
+                Ok(missing) if missing.is_empty() => {
+                    tracing::info!("Auth0 token carries every required scope")
+                }
+                Ok(missing) => {
+                    tracing::warn!(missing = ?missing, "Auth0 token lacks scopes; affected connections will report InsufficientScope")
+                }
+                Err(e) => tracing::warn!(error = %e, "could not check Auth0 scopes at start"),
+            }
+            Some((auth0, facts))
         }
-        Ok(missing) => {
-            tracing::warn!(missing = ?missing, "Auth0 token lacks scopes; affected connections will report InsufficientScope")
+        None => {
+            tracing::info!(
+                "no flag-configured Auth0 tenant: SsoConnections must name a ClusterAuth0Tenant or Auth0Tenant in spec.tenantRef"
+            );
+            None
         }
-        Err(e) => tracing::warn!(error = %e, "could not check Auth0 scopes at start"),
-    }
+    };
     let encryptor = Encryptor::from_args(&args.encryption).map_err(|e| e.to_string());
     if let Err(why) = &encryptor {
         tracing::warn!(error = %why, "certificate encryption is not configured; CertificateEncrypted will be False");
@@ -245,6 +348,33 @@ pub async fn run(args: crate::cli::RunArgs) -> Result<(), String> {
     let client = Client::try_default().await.map_err(|e| {
         format!("cannot build a Kubernetes client (in-cluster config or KUBECONFIG): {e}")
     })?;
+    let cluster_id = match args.cluster_id.clone().filter(|c| !c.trim().is_empty()) {
+        Some(id) => id,
+        None => {
+            let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+                kube::Api::all(client.clone());
+            namespaces
+                .get("kube-system")
+                .await
+                .ok()
+                .and_then(|ns| ns.metadata.uid)
+                .ok_or(
+                    "cannot read the UID of the kube-system namespace for the cluster id; grant get on namespaces or set --cluster-id (SSO_CLUSTER_ID)",
+                )?
+        }
+    };
+    let pod_namespace = std::env::var("POD_NAMESPACE").ok().or_else(|| {
+        std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+            .ok()
+            .map(|s| s.trim().to_string())
+    });
+    let cluster_resource_namespace = args
+        .cluster_resource_namespace
+        .clone()
+        .or_else(|| pod_namespace.clone())
+        .unwrap_or_else(|| "sso-operator".to_string());
+    tracing::info!(cluster_id = %cluster_id, cluster_resource_namespace = %cluster_resource_namespace, "ownership and tenant settings");
+    let tenants = Arc::new(Tenants::new(flags_tenant));
     let metrics = Metrics::new();
     let health = crate::server::Health::default();
     let reporter = Reporter {
@@ -253,10 +383,18 @@ pub async fn run(args: crate::cli::RunArgs) -> Result<(), String> {
     };
     let ctx = Arc::new(Context::new(
         client,
-        auth0.clone(),
+        tenants.clone(),
         encryptor,
-        tenant,
-        Duration::from_secs(args.resync_seconds.max(1)),
+        Settings {
+            cluster_id,
+            cluster_resource_namespace,
+            client_defaults: ClientDefaults {
+                rate_per_second: args.auth0.auth0_rate_limit,
+                burst: args.auth0.auth0_rate_burst.max(1),
+                request_timeout: Duration::from_secs(args.auth0.auth0_timeout_seconds.max(1)),
+            },
+            resync: Duration::from_secs(args.resync_seconds.max(1)),
+        },
         metrics.clone(),
         reporter,
     ));
@@ -266,15 +404,18 @@ pub async fn run(args: crate::cli::RunArgs) -> Result<(), String> {
         let _ = rx.wait_for(|s| *s).await;
     };
     let hook_metrics = metrics.clone();
-    let hook_auth0 = auth0.clone();
     let hook: crate::server::ScrapeHook = Arc::new(move || {
-        for ((operation, status), count) in hook_auth0.stats().requests {
+        // Summed over every tenant's client.
+        let mut totals: HashMap<(String, String), u64> = HashMap::new();
+        for client in tenants.clients() {
+            for ((operation, status), count) in client.stats().requests {
+                *totals.entry((operation.to_string(), status)).or_default() += count;
+            }
+        }
+        for ((operation, status), count) in totals {
             hook_metrics
                 .auth0_requests
-                .get_or_create(&crate::metrics::RequestLabels {
-                    operation: operation.to_string(),
-                    status,
-                })
+                .get_or_create(&crate::metrics::RequestLabels { operation, status })
                 .set(count as i64);
         }
     });
@@ -295,12 +436,7 @@ pub async fn run(args: crate::cli::RunArgs) -> Result<(), String> {
         let namespace = args
             .leader_election_namespace
             .clone()
-            .or_else(|| std::env::var("POD_NAMESPACE").ok())
-            .or_else(|| {
-                std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-                    .ok()
-                    .map(|s| s.trim().to_string())
-            })
+            .or_else(|| pod_namespace.clone())
             .unwrap_or_else(|| "default".to_string());
         let identity = args
             .pod_name

@@ -1,7 +1,9 @@
-//! One SsoConnection reconcile: finalizer, sync with Auth0, certificate Secret, status.
+//! One SsoConnection reconcile, phase by phase: finalizer → dereference (tenant, policy,
+//! domains) → sync with Auth0 → encrypted certificate Secret → status, Events, requeue (decided
+//! in [`super::outcome`]).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use jiff::Timestamp;
 use kube::runtime::controller::Action;
@@ -10,14 +12,16 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 
 use super::certificate::{apply_encryption_outcome, store_certificate};
+use super::dereference::admit;
 use super::finalizer::{cleanup, set_finalizer};
+use super::outcome::{self, Requeue};
 use super::report::{publish, write_status};
 use super::sources::KubeSources;
-use super::{Context, ControllerError, FINALIZER, backoff, jittered};
+use super::{Context, ControllerError, FINALIZER, PendingEncryption, backoff, jittered};
 use crate::auth0::Auth0Error;
-use crate::crd::{DeletionPolicy, SsoConnection, SsoConnectionStatus};
-use crate::reconcile::{self, SyncError, SyncOptions};
-use crate::status::{self, READY, Reason};
+use crate::crd::{SsoConnection, SsoConnectionStatus};
+use crate::reconcile::{self, Sources, SyncError, SyncOptions};
+use crate::status::{self, READY};
 
 /// Reconciles one SsoConnection.
 pub async fn reconcile(
@@ -36,87 +40,82 @@ pub async fn reconcile(
         }
         return Ok(Action::await_change());
     }
-    match (obj.spec.deletion_policy, has_finalizer) {
-        (DeletionPolicy::Delete, false) => {
-            // The finalizer must be in place before the connection exists, or a quick delete
-            // could leave it behind.
-            set_finalizer(&api, &obj, &name, true).await?;
-            return Ok(Action::await_change());
-        }
-        (DeletionPolicy::Retain, true) => {
-            set_finalizer(&api, &obj, &name, false).await?;
-            return Ok(Action::await_change());
-        }
-        _ => {}
+    // The finalizer serves both policies (Delete: delete the connection; Retain: release its
+    // ownership marker), and must be in place before the connection exists.
+    if !has_finalizer {
+        set_finalizer(&api, &obj, &name, true).await?;
+        return Ok(Action::await_change());
     }
 
     let now = Timestamp::now();
+    let key = ObjectRef::from_obj(&*obj);
     let old_status = obj.status.clone().unwrap_or_default();
-    let recheck_clients = old_status
-        .last_sync_time
-        .as_ref()
-        .is_none_or(|t| now.duration_since(t.0).as_secs() >= ctx.resync.as_secs() as i64);
     let sources = KubeSources {
         client: ctx.client.clone(),
     };
-    let result = reconcile::sync_connection(
-        &ctx.auth0,
-        &obj,
-        &sources,
-        SyncOptions {
-            dry_run: false,
-            recheck_clients,
-        },
-        now,
-    )
-    .await;
-    let key = ObjectRef::from_obj(&*obj);
-    let (mut new_status, action) = match result {
-        Ok(synced) => {
-            let mut status = reconcile::synced_status(&obj, &synced, &ctx.tenant, now);
-            let encrypted = store_certificate(&obj, &ctx, &synced, &ns, &name).await;
+
+    // Encryption failed after a successful sync, and neither the spec nor the metadata changed
+    // since: store the certificate again without asking Auth0.
+    if let Some(pending) = ctx.pending_encryption(&key)
+        && let Some(action) =
+            retry_encryption_only(&obj, &ctx, &sources, &pending, &old_status, now).await?
+    {
+        return Ok(action);
+    }
+
+    let result = match admit(&obj, &ctx).await {
+        Ok(admitted) => {
+            let recheck_clients = old_status.last_sync_time.as_ref().is_none_or(|t| {
+                now.duration_since(t.0).as_secs() >= ctx.resync.as_secs() as i64
+            });
+            reconcile::sync_connection(
+                &admitted.tenant.client,
+                &obj,
+                &admitted.claimant,
+                &sources,
+                SyncOptions {
+                    dry_run: false,
+                    recheck_clients,
+                },
+                now,
+            )
+            .await
+            .map(|synced| (synced, admitted))
+        }
+        Err(denied) => Err(denied),
+    };
+    let (mut new_status, action, verified) = match result {
+        Ok((synced, admitted)) => {
+            let mut status = reconcile::synced_status(&obj, &synced, &admitted.tenant.facts, now);
+            status.tenant = admitted.tenant.key.status_name();
+            let encrypted = store_certificate(&obj, &ctx, synced.idp.selected_cert(), &ns).await;
             let retry_encryption =
                 apply_encryption_outcome(&mut status, encrypted, &obj, &ctx, now).await;
+            ctx.set_pending_encryption(
+                &key,
+                retry_encryption.then(|| PendingEncryption {
+                    generation: obj.metadata.generation,
+                    metadata_sha256: synced.metadata_source.sha256.clone(),
+                    certificate: synced.idp.selected_cert().clone(),
+                }),
+            );
             ctx.metrics.count_outcome(synced.action.as_str());
-            if synced.action != reconcile::Action::Unchanged {
-                publish(
-                    &ctx,
-                    &obj,
-                    EventType::Normal,
-                    "Synced",
-                    if synced.action == reconcile::Action::Created {
-                        "Create"
-                    } else {
-                        "Update"
-                    },
-                    &status::find_condition(&status.conditions, READY)
-                        .map(|c| c.message.clone())
-                        .unwrap_or_default(),
-                )
-                .await;
-            } else if !was_ready(&old_status) {
-                publish(
-                    &ctx,
-                    &obj,
-                    EventType::Normal,
-                    "Synced",
-                    "Verify",
-                    "Auth0 connection matches the spec",
-                )
-                .await;
+            let ready_message = status::find_condition(&status.conditions, READY)
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            if let Some((action, note)) =
+                outcome::success_event(synced.action, was_ready(&old_status), &ready_message)
+            {
+                publish(&ctx, &obj, EventType::Normal, "Synced", action, &note).await;
             }
-            let failures = if retry_encryption {
-                ctx.record_failure(&key)
+            let action = if retry_encryption {
+                let n = ctx.record_failure(&key);
+                Action::requeue(backoff(n, None).min(jittered(ctx.resync)))
             } else {
                 ctx.clear_failures(&key);
-                0
-            };
-            let action = if failures > 0 {
-                Action::requeue(backoff(failures, None).min(jittered(ctx.resync)))
-            } else {
                 Action::requeue(jittered(ctx.resync))
             };
-            (status, action)
+            (status, action, true)
         }
         // An API server hiccup says nothing about the resource: retry, keep its status.
         Err(err @ SyncError::Kubernetes { .. }) => {
@@ -126,10 +125,14 @@ pub async fn reconcile(
             let reason = err.reason();
             ctx.metrics.count_outcome("error");
             ctx.metrics.count_error(reason);
-            let status = reconcile::failed_status(&obj, &err, now);
+            let mut status = reconcile::failed_status(&obj, &err, now);
+            if status.tenant.is_none() {
+                status.tenant =
+                    crate::tenants::TenantKey::of(obj.spec.tenant_ref.as_ref(), &ns).status_name();
+            }
             let previous = status::find_condition(&old_status.conditions, READY);
             let message = status::truncate(&err.to_string(), status::MAX_MESSAGE_CHARS);
-            if previous.is_none_or(|c| c.reason != reason.as_str() || c.message != message) {
+            if outcome::failure_is_news(previous, reason, &message) {
                 publish(
                     &ctx,
                     &obj,
@@ -141,29 +144,27 @@ pub async fn reconcile(
                 .await;
             }
             tracing::warn!(resource = %key, reason = reason.as_str(), error = %message, "reconcile failed");
-            let action = if err.is_transient() {
-                let n = ctx.record_failure(&key);
-                let retry_after = match &err {
-                    SyncError::Auth0(Auth0Error::RateLimited { retry_after, .. }) => {
-                        Some(*retry_after)
-                    }
-                    _ => None,
-                };
-                Action::requeue(backoff(n, retry_after))
-            } else {
-                ctx.clear_failures(&key);
-                match reason {
-                    // Key Secrets are not watched; look again now and then.
-                    Reason::SecretNotFound | Reason::MetadataNotFound => {
-                        Action::requeue(Duration::from_secs(60))
-                    }
-                    _ => Action::await_change(),
+            let retry_after = match &err {
+                SyncError::Auth0(Auth0Error::RateLimited { retry_after, .. }) => {
+                    Some(*retry_after)
+                }
+                _ => None,
+            };
+            let action = match outcome::after_failure(reason, err.is_transient(), retry_after) {
+                Requeue::Backoff { floor } => Action::requeue(backoff(ctx.record_failure(&key), floor)),
+                Requeue::After(d) => {
+                    ctx.clear_failures(&key);
+                    Action::requeue(d)
+                }
+                Requeue::AwaitChange => {
+                    ctx.clear_failures(&key);
+                    Action::await_change()
                 }
             };
-            (status, action)
+            (status, action, false)
         }
     };
-    if status::differs_ignoring_timestamps(&old_status, &new_status) {
+    if outcome::status_write_needed(&old_status, &new_status, verified) {
         if new_status.last_sync_time.is_none() {
             new_status.last_sync_time = old_status.last_sync_time.clone();
         }
@@ -173,6 +174,50 @@ pub async fn reconcile(
         .duration
         .observe(started.elapsed().as_secs_f64());
     Ok(action)
+}
+
+/// Stores the pending certificate again when the resource and its metadata are as they were
+/// when it was synced; `None` when they changed (a full reconcile follows). No Auth0 call.
+async fn retry_encryption_only(
+    obj: &SsoConnection,
+    ctx: &Context,
+    sources: &KubeSources,
+    pending: &PendingEncryption,
+    old_status: &SsoConnectionStatus,
+    now: Timestamp,
+) -> Result<Option<Action>, ControllerError> {
+    if pending.generation != obj.metadata.generation {
+        return Ok(None);
+    }
+    let ns = obj.namespace().unwrap_or_default();
+    let r = &obj.spec.metadata.config_map_ref;
+    let data = sources
+        .config_map(&ns, &r.name)
+        .await
+        .map_err(ControllerError::Read)?;
+    let unchanged = data
+        .as_ref()
+        .and_then(|d| d.get(&r.key))
+        .is_some_and(|xml| reconcile::sha256_hex(xml) == pending.metadata_sha256);
+    if !unchanged {
+        return Ok(None);
+    }
+    let key = ObjectRef::from_obj(obj);
+    let mut status = old_status.clone();
+    let encrypted = store_certificate(obj, ctx, &pending.certificate, &ns).await;
+    let retry = apply_encryption_outcome(&mut status, encrypted, obj, ctx, now).await;
+    let action = if retry {
+        Action::requeue(backoff(ctx.record_failure(&key), None).min(jittered(ctx.resync)))
+    } else {
+        ctx.clear_failures(&key);
+        ctx.set_pending_encryption(&key, None);
+        Action::requeue(jittered(ctx.resync))
+    };
+    if status::differs_ignoring_timestamps(old_status, &status) {
+        let api: Api<SsoConnection> = Api::namespaced(ctx.client.clone(), &ns);
+        write_status(&api, &obj.name_any(), &status).await?;
+    }
+    Ok(Some(action))
 }
 
 pub(super) fn was_ready(status: &SsoConnectionStatus) -> bool {

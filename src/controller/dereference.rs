@@ -1,0 +1,112 @@
+//! Before anything is sent to Auth0: which tenant the resource uses, whether the tenant's
+//! policy admits it, and whether its domains are its own within the tenant.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, ResourceExt};
+
+use super::Context;
+use crate::crd::SsoConnection;
+use crate::policy::{self, DomainClaim, NamespaceFacts};
+use crate::reconcile::{Claimant, SyncError};
+use crate::status::Reason;
+use crate::tenants::{TenantHandle, TenantKey};
+
+/// A resource the tenant and its policy admit.
+pub(super) struct Admitted {
+    /// The tenant to sync with.
+    pub tenant: Arc<TenantHandle>,
+    /// The resource's identity in the ownership marker, with the tenant's adoption rule.
+    pub claimant: Claimant,
+}
+
+/// Resolves the tenant of `obj` and checks the policy and the domain claims.
+pub(super) async fn admit(obj: &SsoConnection, ctx: &Context) -> Result<Admitted, SyncError> {
+    let ns = obj.namespace().unwrap_or_default();
+    let key = TenantKey::of(obj.spec.tenant_ref.as_ref(), &ns);
+    forget_if_deleted(ctx, &key);
+    let tenant = ctx.tenants.resolve(&key).map_err(|u| SyncError::Denied {
+        reason: u.reason,
+        message: u.message,
+    })?;
+    if let Some(policy) = &tenant.policy {
+        let facts = namespace_facts(ctx, &ns).await?;
+        let name = key.status_name().unwrap_or_else(|| key.describe());
+        policy::check(policy, &name, &facts, &obj.spec, &obj.connection_name()).map_err(|v| {
+            SyncError::Denied {
+                reason: v.reason(),
+                message: v.message(&ns),
+            }
+        })?;
+    }
+    if let Some(store) = ctx.store.get() {
+        let mine = claim_of(obj);
+        let others: Vec<DomainClaim> = store
+            .state()
+            .iter()
+            .filter(|o| o.metadata.deletion_timestamp.is_none())
+            .filter(|o| {
+                TenantKey::of(o.spec.tenant_ref.as_ref(), &o.namespace().unwrap_or_default())
+                    == key
+            })
+            .map(|o| claim_of(o))
+            .collect();
+        if let Some((domain, holder)) = policy::domain_conflict(&mine, &others) {
+            return Err(SyncError::Denied {
+                reason: Reason::DomainConflict,
+                message: format!(
+                    "the domain {domain} is claimed in {} by SsoConnection {holder}, which claimed it first; nothing was sent to Auth0; remove {domain} from spec.companyDomain(s), or delete the other claim",
+                    key.describe()
+                ),
+            });
+        }
+    }
+    let claimant = Claimant::new(obj, &ctx.cluster_id, policy::adoption(tenant.policy.as_ref()));
+    Ok(Admitted { tenant, claimant })
+}
+
+/// Drops a tenant from the registry once its resource is gone from the cache (tenant
+/// reconciles never see deletions).
+fn forget_if_deleted(ctx: &Context, key: &TenantKey) {
+    let gone = match key {
+        TenantKey::Flags => false,
+        TenantKey::Cluster(name) => ctx
+            .cluster_tenants
+            .get()
+            .is_some_and(|s| s.get(&ObjectRef::new(name)).is_none()),
+        TenantKey::Namespaced { namespace, name } => ctx
+            .namespaced_tenants
+            .get()
+            .is_some_and(|s| s.get(&ObjectRef::new(name).within(namespace)).is_none()),
+    };
+    if gone {
+        ctx.tenants.remove(key);
+    }
+}
+
+fn claim_of(obj: &SsoConnection) -> DomainClaim {
+    DomainClaim {
+        resource: format!(
+            "{}/{}",
+            obj.namespace().unwrap_or_default(),
+            obj.name_any()
+        ),
+        created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        domains: obj.spec.claimed_domains(),
+    }
+}
+
+async fn namespace_facts(ctx: &Context, ns: &str) -> Result<NamespaceFacts, SyncError> {
+    let api: Api<Namespace> = Api::all(ctx.client.clone());
+    let namespace = api.get(ns).await.map_err(|e| SyncError::Kubernetes {
+        what: format!("Namespace {ns}"),
+        message: e.to_string(),
+    })?;
+    Ok(NamespaceFacts {
+        name: ns.to_string(),
+        labels: namespace.metadata.labels.unwrap_or_default(),
+        annotations: namespace.metadata.annotations.unwrap_or_default(),
+    })
+}
