@@ -431,7 +431,11 @@ async fn sync(
     reconcile::sync_connection(
         client,
         res,
-        &reconcile::Claimant::new(res, "test-cluster", sso_operator::ownership::Adoption::Unowned),
+        &reconcile::Claimant::new(
+            res,
+            "test-cluster",
+            sso_operator::ownership::Adoption::Unowned,
+        ),
         sources,
         SyncOptions {
             dry_run: false,

@@ -174,7 +174,11 @@ pub struct OfflineArgs {
     #[arg(long, env = "SSO_CLUSTER_ID", default_value = "offline")]
     pub cluster_id: String,
     /// Namespace whose Secrets hold the credentials of ClusterAuth0Tenants in the manifests.
-    #[arg(long, env = "SSO_CLUSTER_RESOURCE_NAMESPACE", default_value = "sso-operator")]
+    #[arg(
+        long,
+        env = "SSO_CLUSTER_RESOURCE_NAMESPACE",
+        default_value = "sso-operator"
+    )]
     pub cluster_resource_namespace: String,
 }
 

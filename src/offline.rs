@@ -75,7 +75,12 @@ impl Manifests {
             TenantKind::ClusterAuth0Tenant => self
                 .cluster_tenants
                 .get(&tenant_ref.name)
-                .map(|t| (t.spec.connection.clone(), cluster_resource_namespace.to_string()))
+                .map(|t| {
+                    (
+                        t.spec.connection.clone(),
+                        cluster_resource_namespace.to_string(),
+                    )
+                })
                 .ok_or_else(|| {
                     format!(
                         "ClusterAuth0Tenant {} (spec.tenantRef) is not among the manifests",
@@ -374,9 +379,10 @@ pub async fn run(args: &OfflineArgs, apply: bool) -> ExitCode {
                     None => manifests
                         .tenant_of(r, &namespace, &args.cluster_resource_namespace)
                         .and_then(|(spec, secret_ns)| {
-                            let secret = manifests
-                                .secrets
-                                .get(&(secret_ns.clone(), spec.credentials_secret_ref.name.clone()));
+                            let secret = manifests.secrets.get(&(
+                                secret_ns.clone(),
+                                spec.credentials_secret_ref.name.clone(),
+                            ));
                             tenant_config(&spec, &secret_ns, secret, &defaults)
                                 .map_err(|p| p.message)
                         })
@@ -404,7 +410,9 @@ pub async fn run(args: &OfflineArgs, apply: bool) -> ExitCode {
         if outcome.is_err() {
             failed += 1;
         }
-        let facts = tenant.map(|t| t.1).unwrap_or_else(|_| target.tenant.clone());
+        let facts = tenant
+            .map(|t| t.1)
+            .unwrap_or_else(|_| target.tenant.clone());
         results.push(render_result(res, outcome, &facts, apply, now));
     }
     let mut stdout = std::io::stdout().lock();

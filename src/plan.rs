@@ -11,10 +11,10 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::auth0::model::{Connection, ConnectionUpdate, NewConnection};
-use crate::ownership::{self, Claim, Decision, Owner};
 use crate::certs::{self, Certificate};
 use crate::crd::{ProtocolBinding, SsoConnectionSpec};
 use crate::metadata::IdpMetadata;
+use crate::ownership::{self, Claim, Decision, Owner};
 use crate::secret::SecretString;
 
 const SIGN_IN: &str = "signInEndpoint";
@@ -620,16 +620,16 @@ pub fn plan_connection(
     }
 
     let what = format!("Auth0 connection {name} ({})", current.id);
-    let metadata_update = match ownership::decide(&current.metadata.clone().unwrap_or_default(), claim)
-    {
-        Decision::Keep => None,
-        Decision::Write { metadata, .. } => Some(metadata),
-        Decision::Refuse(conflict) => {
-            return Err(Refusal::Conflict {
-                message: conflict.message(&what),
-            });
-        }
-    };
+    let metadata_update =
+        match ownership::decide(&current.metadata.clone().unwrap_or_default(), claim) {
+            Decision::Keep => None,
+            Decision::Write { metadata, .. } => Some(metadata),
+            Decision::Refuse(conflict) => {
+                return Err(Refusal::Conflict {
+                    message: conflict.message(&what),
+                });
+            }
+        };
 
     let Some(options) = current.options_object() else {
         return Err(Refusal::InsufficientScope {

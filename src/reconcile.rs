@@ -113,6 +113,7 @@ async fn check_domain_aliases_elsewhere(
     client: &Auth0Client,
     res: &SsoConnection,
     current: Option<&Connection>,
+    listing: Option<Vec<Connection>>,
 ) -> Result<(), SyncError> {
     if !res.spec.restrict_sso_only {
         return Ok(());
@@ -140,7 +141,11 @@ async fn check_domain_aliases_elsewhere(
         return Ok(());
     }
     let own_id = current.map(|c| c.id.as_str());
-    for other in client.list_connections().await? {
+    let all = match listing {
+        Some(all) => all,
+        None => client.list_connections().await?,
+    };
+    for other in all {
         if Some(other.id.as_str()) == own_id || other.name == res.connection_name() {
             continue;
         }
@@ -364,8 +369,17 @@ pub async fn sync_connection<S: Sources + Sync>(
         previously_applied: status.applied_options.as_ref(),
     })?;
 
-    let current = read_current(client, status.connection_id.as_deref(), &name).await?;
-    check_domain_aliases_elsewhere(client, res, current.as_ref()).await?;
+    // A new connection that routes domains needs the tenant's listing for the domain check
+    // anyway: take the same-named connection from it instead of a second lookup.
+    let mut listing = None;
+    if status.connection_id.is_none() && res.spec.restrict_sso_only {
+        listing = Some(client.list_connections().await?);
+    }
+    let current = match &listing {
+        Some(all) => all.iter().find(|c| c.name == name).cloned(),
+        None => read_current(client, status.connection_id.as_deref(), &name).await?,
+    };
+    check_domain_aliases_elsewhere(client, res, current.as_ref(), listing).await?;
     let gone = foreign_owner_gone(sources, current.as_ref(), &claimant.owner).await?;
     let claim = claimant.claim(res.spec.adopt_existing, gone);
     let planned = plan::plan_connection(&desired, &name, &claim, current.as_ref())

@@ -310,9 +310,7 @@ pub fn tenant_config(
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ConfigProblem {
                 reason: Reason::SecretNotFound,
-                message: format!(
-                    "credentials Secret {secret_name} key {key} is empty or not text"
-                ),
+                message: format!("credentials Secret {secret_name} key {key} is empty or not text"),
             })
     };
     let client_id = value(&r.client_id_key)?;
@@ -385,9 +383,13 @@ mod tests {
 
     #[test]
     fn a_tenant_resource_becomes_client_settings() {
-        let (config, facts) =
-            tenant_config(&spec(), "sso-operator", Some(&secret("id-1", "s3cret\n")), &defaults())
-                .unwrap();
+        let (config, facts) = tenant_config(
+            &spec(),
+            "sso-operator",
+            Some(&secret("id-1", "s3cret\n")),
+            &defaults(),
+        )
+        .unwrap();
         assert_eq!(config.base_url.as_str(), "http://127.0.0.1:9999/");
         assert_eq!(config.domain, "acme-prod.eu.auth0.com");
         assert_eq!(config.client_id, "id-1");
@@ -404,7 +406,11 @@ mod tests {
         assert!(err.message.contains("ops/auth0"), "{}", err.message);
         let err =
             tenant_config(&spec(), "ops", Some(&secret("id-1", "  ")), &defaults()).unwrap_err();
-        assert!(err.message.contains("key secret is empty"), "{}", err.message);
+        assert!(
+            err.message.contains("key secret is empty"),
+            "{}",
+            err.message
+        );
         let mut only_id = secret("id-1", "x");
         only_id.remove("secret");
         let err = tenant_config(&spec(), "ops", Some(&only_id), &defaults()).unwrap_err();
@@ -420,7 +426,10 @@ mod tests {
         tenants
             .configure(key.clone(), config.clone(), facts.clone(), None)
             .unwrap();
-        assert_eq!(tenants.resolve(&key).unwrap_err().reason, Reason::TenantNotReady);
+        assert_eq!(
+            tenants.resolve(&key).unwrap_err().reason,
+            Reason::TenantNotReady
+        );
         tenants.set_state(&key, TenantState::Ready);
         let first = tenants.resolve(&key).unwrap();
         // The same settings again (a resync): same client, still Ready.
@@ -432,10 +441,18 @@ mod tests {
         // New credentials: a new client, verified before use.
         let (rotated, _) =
             tenant_config(&spec(), "ops", Some(&secret("id-1", "b")), &defaults()).unwrap();
-        tenants.configure(key.clone(), rotated, facts, None).unwrap();
-        assert_eq!(tenants.resolve(&key).unwrap_err().reason, Reason::TenantNotReady);
+        tenants
+            .configure(key.clone(), rotated, facts, None)
+            .unwrap();
+        assert_eq!(
+            tenants.resolve(&key).unwrap_err().reason,
+            Reason::TenantNotReady
+        );
         tenants.remove(&key);
-        assert_eq!(tenants.resolve(&key).unwrap_err().reason, Reason::TenantNotFound);
+        assert_eq!(
+            tenants.resolve(&key).unwrap_err().reason,
+            Reason::TenantNotFound
+        );
     }
 
     #[test]

@@ -479,7 +479,11 @@ async fn sync(
     reconcile::sync_connection(
         client,
         obj,
-        &reconcile::Claimant::new(obj, "test-cluster", sso_operator::ownership::Adoption::Unowned),
+        &reconcile::Claimant::new(
+            obj,
+            "test-cluster",
+            sso_operator::ownership::Adoption::Unowned,
+        ),
         sources,
         SyncOptions {
             dry_run: false,

@@ -182,7 +182,11 @@ fn watch_namespace_narrows_rbac_to_a_role() {
         .collect();
     assert_eq!(
         resources,
-        ["clusterauth0tenants", "clusterauth0tenants/status", "namespaces"]
+        [
+            "clusterauth0tenants",
+            "clusterauth0tenants/status",
+            "namespaces"
+        ]
     );
     assert!(
         of_kind(&narrowed, "Role")

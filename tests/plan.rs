@@ -115,7 +115,10 @@ fn marker(owner: &str) -> BTreeMap<String, Option<String>> {
     BTreeMap::from([
         ("managed-by".to_string(), Some("sso-operator".to_string())),
         ("sso-operator-owner".to_string(), Some(owner.to_string())),
-        ("sso-operator-cluster".to_string(), Some("cluster-a".to_string())),
+        (
+            "sso-operator-cluster".to_string(),
+            Some("cluster-a".to_string()),
+        ),
         ("sso-operator-uid".to_string(), Some("uid-1".to_string())),
     ])
 }

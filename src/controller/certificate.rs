@@ -15,9 +15,9 @@ use super::report::publish;
 use super::{
     ANN_BACKEND, ANN_CERT_SHA256, ANN_KEY_ID, CIPHERTEXT_KEY, Context, FIELD_MANAGER, MANAGED_LABEL,
 };
+use crate::certs::Certificate;
 use crate::crd::{SecretKeyRef, SsoConnection, SsoConnectionStatus};
 use crate::encrypt::Encryptor;
-use crate::certs::Certificate;
 use crate::status::{self, CERTIFICATE_ENCRYPTED, Reason};
 
 fn key_id_of(encryptor: &Encryptor) -> &str {

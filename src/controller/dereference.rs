@@ -41,15 +41,21 @@ pub(super) async fn admit(obj: &SsoConnection, ctx: &Context) -> Result<Admitted
             }
         })?;
     }
-    if let Some(store) = ctx.store.get() {
+    // Claims that route users (restrictSsoOnly) are exclusive within a tenant; informational
+    // ones are not, so that two connections of one company (an IdP migration) can coexist.
+    if obj.spec.restrict_sso_only
+        && let Some(store) = ctx.store.get()
+    {
         let mine = claim_of(obj);
         let others: Vec<DomainClaim> = store
             .state()
             .iter()
-            .filter(|o| o.metadata.deletion_timestamp.is_none())
+            .filter(|o| o.metadata.deletion_timestamp.is_none() && o.spec.restrict_sso_only)
             .filter(|o| {
-                TenantKey::of(o.spec.tenant_ref.as_ref(), &o.namespace().unwrap_or_default())
-                    == key
+                TenantKey::of(
+                    o.spec.tenant_ref.as_ref(),
+                    &o.namespace().unwrap_or_default(),
+                ) == key
             })
             .map(|o| claim_of(o))
             .collect();
@@ -63,7 +69,11 @@ pub(super) async fn admit(obj: &SsoConnection, ctx: &Context) -> Result<Admitted
             });
         }
     }
-    let claimant = Claimant::new(obj, &ctx.cluster_id, policy::adoption(tenant.policy.as_ref()));
+    let claimant = Claimant::new(
+        obj,
+        &ctx.cluster_id,
+        policy::adoption(tenant.policy.as_ref()),
+    );
     Ok(Admitted { tenant, claimant })
 }
 
@@ -88,11 +98,7 @@ fn forget_if_deleted(ctx: &Context, key: &TenantKey) {
 
 fn claim_of(obj: &SsoConnection) -> DomainClaim {
     DomainClaim {
-        resource: format!(
-            "{}/{}",
-            obj.namespace().unwrap_or_default(),
-            obj.name_any()
-        ),
+        resource: format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()),
         created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
         domains: obj.spec.claimed_domains(),
     }

@@ -12,8 +12,8 @@ use crate::auth0::model::ConnectionUpdate;
 use crate::crd::{DeletionPolicy, SsoConnection};
 use crate::ownership::{self, Adoption};
 use crate::reconcile::Claimant;
-use crate::tenants::TenantKey;
 use crate::status::{self, READY, Reason};
+use crate::tenants::TenantKey;
 
 /// Adds or removes our finalizer, guarded by the resourceVersion read (no lost updates).
 pub(super) async fn set_finalizer(
@@ -144,7 +144,11 @@ async fn cleanup_in_auth0(obj: &SsoConnection, ctx: &Context) -> Result<Cleanup,
         .ok_or_else(|| format!("{} does not exist", key.describe()))?;
     let me = Claimant::new(obj, &ctx.cluster_id, Adoption::Unowned).owner;
     let client = &tenant.client;
-    let Some(conn) = client.get_connection(&id).await.map_err(|e| e.to_string())? else {
+    let Some(conn) = client
+        .get_connection(&id)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
         return Ok(Cleanup::Nothing);
     };
     let metadata = conn.metadata.clone().unwrap_or_default();

@@ -29,7 +29,11 @@ pub(super) enum Requeue {
 pub(super) const UNWATCHED_RECHECK: Duration = Duration::from_secs(60);
 
 /// When to look again after a failed reconcile with `reason`.
-pub(super) fn after_failure(reason: Reason, transient: bool, retry_after: Option<Duration>) -> Requeue {
+pub(super) fn after_failure(
+    reason: Reason,
+    transient: bool,
+    retry_after: Option<Duration>,
+) -> Requeue {
     if transient {
         return Requeue::Backoff { floor: retry_after };
     }
@@ -87,17 +91,62 @@ mod tests {
     fn requeue_follows_the_reason() {
         let rate = Some(Duration::from_secs(7));
         let table = [
-            (Reason::Auth0Unavailable, true, rate, Requeue::Backoff { floor: rate }),
-            (Reason::Auth0Unavailable, true, None, Requeue::Backoff { floor: None }),
-            (Reason::TenantNotReady, false, None, Requeue::After(Duration::from_secs(15))),
-            (Reason::SecretNotFound, false, None, Requeue::After(UNWATCHED_RECHECK)),
-            (Reason::MetadataNotFound, false, None, Requeue::After(UNWATCHED_RECHECK)),
-            (Reason::TenantNotAllowed, false, None, Requeue::After(UNWATCHED_RECHECK)),
-            (Reason::DomainNotAllowed, false, None, Requeue::After(UNWATCHED_RECHECK)),
-            (Reason::DomainConflict, false, None, Requeue::After(UNWATCHED_RECHECK)),
+            (
+                Reason::Auth0Unavailable,
+                true,
+                rate,
+                Requeue::Backoff { floor: rate },
+            ),
+            (
+                Reason::Auth0Unavailable,
+                true,
+                None,
+                Requeue::Backoff { floor: None },
+            ),
+            (
+                Reason::TenantNotReady,
+                false,
+                None,
+                Requeue::After(Duration::from_secs(15)),
+            ),
+            (
+                Reason::SecretNotFound,
+                false,
+                None,
+                Requeue::After(UNWATCHED_RECHECK),
+            ),
+            (
+                Reason::MetadataNotFound,
+                false,
+                None,
+                Requeue::After(UNWATCHED_RECHECK),
+            ),
+            (
+                Reason::TenantNotAllowed,
+                false,
+                None,
+                Requeue::After(UNWATCHED_RECHECK),
+            ),
+            (
+                Reason::DomainNotAllowed,
+                false,
+                None,
+                Requeue::After(UNWATCHED_RECHECK),
+            ),
+            (
+                Reason::DomainConflict,
+                false,
+                None,
+                Requeue::After(UNWATCHED_RECHECK),
+            ),
             (Reason::InvalidSpec, false, None, Requeue::AwaitChange),
             (Reason::InvalidMetadata, false, None, Requeue::AwaitChange),
-            (Reason::ConnectionConflict, false, None, Requeue::AwaitChange),
+            (
+                Reason::ConnectionConflict,
+                false,
+                None,
+                Requeue::AwaitChange,
+            ),
             (Reason::TenantNotFound, false, None, Requeue::AwaitChange),
             (Reason::InsufficientScope, false, None, Requeue::AwaitChange),
             (Reason::Auth0Rejected, false, None, Requeue::AwaitChange),
@@ -122,9 +171,21 @@ mod tests {
             Some(1),
             Timestamp::UNIX_EPOCH,
         );
-        assert!(!failure_is_news(Some(&previous), Reason::DomainConflict, "held by a/b"));
-        assert!(failure_is_news(Some(&previous), Reason::DomainConflict, "held by c/d"));
-        assert!(failure_is_news(Some(&previous), Reason::InvalidSpec, "held by a/b"));
+        assert!(!failure_is_news(
+            Some(&previous),
+            Reason::DomainConflict,
+            "held by a/b"
+        ));
+        assert!(failure_is_news(
+            Some(&previous),
+            Reason::DomainConflict,
+            "held by c/d"
+        ));
+        assert!(failure_is_news(
+            Some(&previous),
+            Reason::InvalidSpec,
+            "held by a/b"
+        ));
         assert!(failure_is_news(None, Reason::InvalidSpec, "x"));
     }
 

@@ -65,9 +65,10 @@ pub async fn reconcile(
 
     let result = match admit(&obj, &ctx).await {
         Ok(admitted) => {
-            let recheck_clients = old_status.last_sync_time.as_ref().is_none_or(|t| {
-                now.duration_since(t.0).as_secs() >= ctx.resync.as_secs() as i64
-            });
+            let recheck_clients = old_status
+                .last_sync_time
+                .as_ref()
+                .is_none_or(|t| now.duration_since(t.0).as_secs() >= ctx.resync.as_secs() as i64);
             reconcile::sync_connection(
                 &admitted.tenant.client,
                 &obj,
@@ -145,13 +146,13 @@ pub async fn reconcile(
             }
             tracing::warn!(resource = %key, reason = reason.as_str(), error = %message, "reconcile failed");
             let retry_after = match &err {
-                SyncError::Auth0(Auth0Error::RateLimited { retry_after, .. }) => {
-                    Some(*retry_after)
-                }
+                SyncError::Auth0(Auth0Error::RateLimited { retry_after, .. }) => Some(*retry_after),
                 _ => None,
             };
             let action = match outcome::after_failure(reason, err.is_transient(), retry_after) {
-                Requeue::Backoff { floor } => Action::requeue(backoff(ctx.record_failure(&key), floor)),
+                Requeue::Backoff { floor } => {
+                    Action::requeue(backoff(ctx.record_failure(&key), floor))
+                }
                 Requeue::After(d) => {
                     ctx.clear_failures(&key);
                     Action::requeue(d)

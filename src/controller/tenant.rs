@@ -9,11 +9,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
-use kube::core::PartialObjectMeta;
-use kube::runtime::{Controller, watcher};
 use kube::api::{Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
@@ -21,7 +21,9 @@ use super::sources::KubeSources;
 use super::{Context, ControllerError, FIELD_MANAGER, backoff, jittered};
 use crate::auth0::Auth0Error;
 use crate::auth0::token::REQUIRED_SCOPES;
-use crate::crd::{Auth0Tenant, Auth0TenantStatus, ClusterAuth0Tenant, TenantConnection, TenantPolicy};
+use crate::crd::{
+    Auth0Tenant, Auth0TenantStatus, ClusterAuth0Tenant, TenantConnection, TenantPolicy,
+};
 use crate::reconcile::Sources;
 use crate::status::{self, READY, Reason};
 use crate::tenants::{TenantKey, TenantState, tenant_config};
@@ -109,7 +111,8 @@ async fn verify(
         &ctx.client_defaults,
     ) {
         Err(problem) => {
-            ctx.tenants.fail(key, problem.reason, problem.message.clone());
+            ctx.tenants
+                .fail(key, problem.reason, problem.message.clone());
             (
                 TenantState::NotReady {
                     reason: problem.reason,
@@ -213,8 +216,10 @@ fn count_connections(ctx: &Context, key: &TenantKey) -> u32 {
             .state()
             .iter()
             .filter(|s| {
-                TenantKey::of(s.spec.tenant_ref.as_ref(), &s.namespace().unwrap_or_default())
-                    == *key
+                TenantKey::of(
+                    s.spec.tenant_ref.as_ref(),
+                    &s.namespace().unwrap_or_default(),
+                ) == *key
             })
             .count() as u32
     })
@@ -236,8 +241,10 @@ fn wake_waiting_connections(ctx: &Context, key: &TenantKey) {
                     || c.reason == Reason::TenantNotFound.as_str()
             });
         if waiting
-            && TenantKey::of(sso.spec.tenant_ref.as_ref(), &sso.namespace().unwrap_or_default())
-                == *key
+            && TenantKey::of(
+                sso.spec.tenant_ref.as_ref(),
+                &sso.namespace().unwrap_or_default(),
+            ) == *key
         {
             let _ = trigger.unbounded_send(ObjectRef::from_obj(&*sso));
         }

@@ -713,17 +713,19 @@ pub async fn deletion_policy_delete_removes_and_retain_keeps(
             "keep",
             "keep-conn",
             "acme-idp-metadata",
-            json!({"deletionPolicy": "Retain"}),
+            // Another domain: a routed domain is claimed by one SsoConnection per tenant.
+            json!({"deletionPolicy": "Retain", "companyDomain": "keep.example"}),
         ),
     )
     .await?;
     let kept = wait_ready(env, ns, "keep", "True", "Synced").await?;
-    if kept["metadata"]["finalizers"]
-        .as_array()
-        .is_some_and(|f| !f.is_empty())
+    // Retain has the finalizer too: deleting the resource releases the ownership marker.
+    if !kept["metadata"]["finalizers"]
+        .to_string()
+        .contains("sso-operator.io/")
     {
         return Err(format!(
-            "Retain added a finalizer: {}",
+            "no finalizer with deletionPolicy Retain: {}",
             kept["metadata"]["finalizers"]
         ));
     }
@@ -758,8 +760,17 @@ pub async fn deletion_policy_delete_removes_and_retain_keeps(
         "--timeout=60s",
     ])
     .await?;
-    if emulator.connection_named("keep-conn").await?.is_none() {
+    let Some(released) = emulator.connection_named("keep-conn").await? else {
         return Err("deletionPolicy Retain deleted the Auth0 connection".into());
+    };
+    // Released: no owner keys, the former owner named, adoptable again.
+    let metadata = &released["metadata"];
+    if metadata
+        .get("sso-operator-owner")
+        .is_some_and(|v| !v.is_null())
+        || metadata["sso-operator-released"] != format!("{ns}/keep")
+    {
+        return Err(format!("Retain did not release the marker: {metadata}"));
     }
     scan_everything(env, ns, &operator).await
 }
