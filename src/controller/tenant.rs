@@ -28,6 +28,9 @@ use crate::reconcile::Sources;
 use crate::status::{self, READY, Reason};
 use crate::tenants::{TenantKey, TenantState, tenant_config};
 
+/// How often a Ready tenant is looked at again (its status counts the connections using it).
+const TENANT_RECHECK: Duration = Duration::from_secs(30);
+
 /// Reconciles a `ClusterAuth0Tenant` (credentials in the cluster resource namespace).
 pub async fn reconcile_cluster_tenant(
     obj: Arc<ClusterAuth0Tenant>,
@@ -143,7 +146,8 @@ async fn verify(
                 "the credentials work and the token carries every required scope ({} scopes granted)",
                 scopes.len()
             ),
-            Action::requeue(jittered(ctx.resync)),
+            // Costs no Auth0 call while the token is cached; keeps `connections` current.
+            Action::requeue(jittered(TENANT_RECHECK.min(ctx.resync))),
         ),
         TenantState::NotReady { reason, message } => {
             let action = match reason {

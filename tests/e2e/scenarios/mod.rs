@@ -7,6 +7,7 @@ mod hostile;
 mod leader;
 mod setup;
 mod soak;
+mod tenancy;
 
 use futures::future::BoxFuture;
 
@@ -47,6 +48,7 @@ pub fn all() -> Vec<Scenario> {
         scenario!(hostile::hostile_inputs_fail_clearly_while_healthy_resources_sync),
         scenario!(hostile::auth0_scope_and_credential_refusals_write_nothing),
         scenario!(setup::secret_scan_flags_each_kind_of_leak),
+        scenario!(tenancy::two_tenants_keep_namespaces_and_clusters_apart),
         scenario!(leader::only_the_leader_reconciles_and_a_killed_leader_is_replaced),
         scenario!(leader::a_leader_stopped_gracefully_releases_the_lease),
         scenario!(chart::helm_chart_installs_and_its_service_account_runs_the_operator),

@@ -1,0 +1,426 @@
+//! A shared cluster with two Auth0 tenants: two `auth0-emulator`s, each a `ClusterAuth0Tenant`
+//! with credentials from a Secret, and namespaces inside and outside the policy. Tried as an
+//! attacker would: takeover, another namespace's domain, a namespace outside the selector, and
+//! deleting the would-be hijacker.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::env::{
+    EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET, Emulator, Env, ready_condition, wait_for,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+/// Where the operator reads ClusterAuth0Tenant credentials (its namespace in the harness).
+const RESOURCE_NS: &str = "sso-operator";
+
+fn yaml(v: &Value) -> String {
+    serde_yaml::to_string(v).unwrap_or_default()
+}
+
+/// A ClusterAuth0Tenant `name` for `emulator`, credentials in Secret `<name>-credentials`.
+fn cluster_tenant(name: &str, emulator: &Emulator, policy: Value) -> String {
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": format!("{name}-credentials"), "namespace": RESOURCE_NS},
+        "stringData": {"client_id": EMULATOR_CLIENT_ID, "client_secret": EMULATOR_CLIENT_SECRET},
+    });
+    let tenant = json!({
+        "apiVersion": "sso-operator.io/v1alpha1", "kind": "ClusterAuth0Tenant",
+        "metadata": {"name": name},
+        "spec": {
+            "domain": format!("{name}.example-auth0.com"),
+            "baseUrl": emulator.base_url,
+            "credentialsSecretRef": {"name": format!("{name}-credentials")},
+            "rateLimit": {"requestsPerSecond": 50, "burst": 50},
+            "policy": policy,
+        },
+    });
+    format!("{}---\n{}", yaml(&secret), yaml(&tenant))
+}
+
+/// A metadata ConfigMap and an SsoConnection using ClusterAuth0Tenant `tenant`.
+fn connection(name: &str, tenant: &str, xml: &str, spec: Value) -> String {
+    let cm = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": format!("{name}-md")},
+        "data": {"federationmetadata.xml": xml},
+    });
+    let mut full = json!({
+        "tenantRef": {"kind": "ClusterAuth0Tenant", "name": tenant},
+        "metadata": {"configMapRef": {"name": format!("{name}-md"), "key": "federationmetadata.xml"}},
+    });
+    if let (Some(full), Some(extra)) = (full.as_object_mut(), spec.as_object()) {
+        for (k, v) in extra {
+            full.insert(k.clone(), v.clone());
+        }
+    }
+    let sso = json!({
+        "apiVersion": "sso-operator.io/v1alpha1", "kind": "SsoConnection",
+        "metadata": {"name": name},
+        "spec": full,
+    });
+    format!("{}---\n{}", yaml(&cm), yaml(&sso))
+}
+
+async fn namespace(
+    env: &Env,
+    ns: &str,
+    labels: &[&str],
+    domains: Option<&str>,
+) -> Result<(), String> {
+    if env
+        .get_json_opt("namespace", "default", ns)
+        .await?
+        .is_none()
+    {
+        env.create_namespace(ns).await?;
+    }
+    for label in labels {
+        env.kubectl_ok(&["label", "namespace", ns, label, "--overwrite"])
+            .await?;
+    }
+    if let Some(d) = domains {
+        env.kubectl_ok(&[
+            "annotate",
+            "namespace",
+            ns,
+            &format!("sso-operator.io/allowed-domains={d}"),
+            "--overwrite",
+        ])
+        .await?;
+    }
+    Ok(())
+}
+
+/// Waits until `Ready` of `ns/name` has `reason`; returns the object.
+async fn wait_reason(env: &Env, ns: &str, name: &str, reason: &str) -> Result<Value, String> {
+    wait_for(
+        &format!("{ns}/{name} Ready reason {reason}"),
+        TIMEOUT,
+        || async {
+            let obj = env.get_json("ssoconnection", ns, name).await?;
+            let cond = ready_condition(&obj).ok_or("no Ready condition yet")?;
+            if cond["reason"] == reason
+                && obj["metadata"]["generation"] == obj["status"]["observedGeneration"]
+            {
+                Ok(obj)
+            } else {
+                Err(format!(
+                    "Ready is {} {}: {}",
+                    cond["status"], cond["reason"], cond["message"]
+                ))
+            }
+        },
+    )
+    .await
+}
+
+fn message(obj: &Value) -> String {
+    ready_condition(obj)
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn connection_calls(emulator: &Emulator) -> Result<usize, String> {
+    let calls = emulator.calls().await?;
+    Ok(calls
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter(|c| {
+                    c["path"]
+                        .as_str()
+                        .is_some_and(|p| p.starts_with("/api/v2/connections"))
+                })
+                .count()
+        })
+        .unwrap_or(0))
+}
+
+/// The whole "Done means" of the tenancy issue on the real API server.
+pub async fn two_tenants_keep_namespaces_and_clusters_apart(
+    env: &Env,
+    ns: &str,
+) -> Result<(), String> {
+    let tenant_a = env.start_emulator(&[]).await?;
+    let tenant_b = env.start_emulator(&[]).await?;
+    // The flags' tenant gets whatever earlier scenarios left without a tenantRef.
+    let leftovers = env.start_emulator(&[]).await?;
+    let attacker = format!("{ns}-attacker");
+    let outside = format!("{ns}-outside");
+    namespace(env, ns, &["sso-tenancy=allowed"], Some("victim.example")).await?;
+    namespace(
+        env,
+        &attacker,
+        &["sso-tenancy=allowed"],
+        Some("attacker.example"),
+    )
+    .await?;
+    namespace(env, &outside, &[], Some("outside.example")).await?;
+    let a = format!("{ns}-a");
+    let b = format!("{ns}-b");
+    env.kubectl_ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            "{}---\n{}",
+            cluster_tenant(
+                &a,
+                &tenant_a,
+                json!({"namespaceSelector": {"matchLabels": {"sso-tenancy": "allowed"}}}),
+            ),
+            cluster_tenant(&b, &tenant_b, json!({"domains": "Unrestricted"}))
+        ),
+    )
+    .await?;
+    let mut operator = env.start_operator(&leftovers, &[]).await?;
+
+    // The tenants verify their credentials.
+    for t in [&a, &b] {
+        wait_for(
+            &format!("ClusterAuth0Tenant {t} Ready"),
+            TIMEOUT,
+            || async {
+                let obj = env.get_json("clusterauth0tenant", "default", t).await?;
+                let cond = ready_condition(&obj).ok_or("no Ready yet")?;
+                if cond["status"] == "True"
+                    && cond["reason"] == "Verified"
+                    && obj["status"]["scopes"]
+                        .as_array()
+                        .is_some_and(|s| s.len() >= 6)
+                {
+                    Ok(())
+                } else {
+                    Err(format!("{}", obj["status"]))
+                }
+            },
+        )
+        .await?;
+    }
+
+    // The victim's connection lands in tenant A only, with the full ownership marker.
+    let azure = env.fixture("azure-entra-tenant.xml")?;
+    let okta = env.fixture("okta-app.xml")?;
+    env.apply_yaml(
+        ns,
+        &connection(
+            "victim",
+            &a,
+            &azure,
+            json!({"companyDomain": "victim.example", "connectionName": "victim-conn", "restrictSsoOnly": true, "deletionPolicy": "Delete"}),
+        ),
+    )
+    .await?;
+    let victim = wait_reason(env, ns, "victim", "Synced").await?;
+    if victim["status"]["tenant"] != format!("ClusterAuth0Tenant/{a}") {
+        return Err(format!("status.tenant: {}", victim["status"]["tenant"]));
+    }
+    let before = tenant_a
+        .connection_named("victim-conn")
+        .await?
+        .ok_or("victim-conn is not in tenant A")?;
+    if tenant_b.connection_named("victim-conn").await?.is_some() {
+        return Err("victim-conn also landed in tenant B".into());
+    }
+    let cluster_uid = env
+        .kubectl_ok(&[
+            "get",
+            "namespace",
+            "kube-system",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ])
+        .await?;
+    let marker = &before["metadata"];
+    let expect = [
+        ("managed-by", "sso-operator".to_string()),
+        ("sso-operator-owner", format!("{ns}/victim")),
+        ("sso-operator-cluster", cluster_uid.trim().to_string()),
+        (
+            "sso-operator-uid",
+            victim["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ),
+    ];
+    for (key, want) in &expect {
+        if marker[key] != want.as_str() {
+            return Err(format!("marker {key} = {}, want {want}", marker[key]));
+        }
+    }
+
+    // 1. Takeover from another namespace with adoptExisting: refused, Auth0 unchanged.
+    env.apply_yaml(
+        &attacker,
+        &connection(
+            "hijack",
+            &a,
+            &okta,
+            json!({"companyDomain": "attacker.example", "connectionName": "victim-conn", "adoptExisting": true, "deletionPolicy": "Delete"}),
+        ),
+    )
+    .await?;
+    let hijack = wait_reason(env, &attacker, "hijack", "ConnectionConflict").await?;
+    if !message(&hijack).contains(&format!("{ns}/victim")) {
+        return Err(format!(
+            "the conflict does not name the owner: {}",
+            message(&hijack)
+        ));
+    }
+
+    // 2. Another namespace's domain: not granted by the attacker's annotation.
+    env.apply_yaml(
+        &attacker,
+        &connection(
+            "claim",
+            &a,
+            &okta,
+            json!({"companyDomain": "victim.example", "connectionName": "claim-conn", "restrictSsoOnly": true}),
+        ),
+    )
+    .await?;
+    let claim = wait_reason(env, &attacker, "claim", "DomainNotAllowed").await?;
+    if !message(&claim).contains("victim.example") {
+        return Err(format!(
+            "DomainNotAllowed does not name the domain: {}",
+            message(&claim)
+        ));
+    }
+    // ... and a second routed claim in the victim's own namespace: the oldest holds it.
+    env.apply_yaml(
+        ns,
+        &connection(
+            "dup",
+            &a,
+            &okta,
+            json!({"companyDomain": "victim.example", "connectionName": "dup-conn", "restrictSsoOnly": true}),
+        ),
+    )
+    .await?;
+    let dup = wait_reason(env, ns, "dup", "DomainConflict").await?;
+    if !message(&dup).contains(&format!("{ns}/victim")) {
+        return Err(format!(
+            "DomainConflict does not name the holder: {}",
+            message(&dup)
+        ));
+    }
+    // ... and a domain another Auth0 connection already routes (set in the Dashboard).
+    tenant_b
+        .seed_connection(json!({
+            "name": "dashboard-conn", "strategy": "samlp",
+            "options": {"signInEndpoint": "https://idp.example/sso", "signingCert": "TUlJQw==", "domain_aliases": ["shared.example"]},
+        }))
+        .await?;
+    env.apply_yaml(
+        &attacker,
+        &connection(
+            "routed-elsewhere",
+            &b,
+            &okta,
+            json!({"companyDomain": "shared.example", "connectionName": "routed-elsewhere", "restrictSsoOnly": true}),
+        ),
+    )
+    .await?;
+    let elsewhere = wait_reason(env, &attacker, "routed-elsewhere", "DomainConflict").await?;
+    if !message(&elsewhere).contains("dashboard-conn") {
+        return Err(format!(
+            "DomainConflict does not name the Auth0 connection: {}",
+            message(&elsewhere)
+        ));
+    }
+
+    // 3. A namespace outside the selector sends nothing.
+    let calls_before = connection_calls(&tenant_a).await?;
+    env.apply_yaml(
+        &outside,
+        &connection(
+            "outsider",
+            &a,
+            &okta,
+            json!({"companyDomain": "outside.example", "connectionName": "outsider-conn"}),
+        ),
+    )
+    .await?;
+    let outsider = wait_reason(env, &outside, "outsider", "TenantNotAllowed").await?;
+    if !message(&outsider).contains(&a) {
+        return Err(format!(
+            "TenantNotAllowed does not name the tenant: {}",
+            message(&outsider)
+        ));
+    }
+
+    // 4. Connections land only in their own tenant.
+    env.apply_yaml(
+        &attacker,
+        &connection(
+            "in-b",
+            &b,
+            &okta,
+            json!({"companyDomain": "anything.example", "connectionName": "in-b-conn"}),
+        ),
+    )
+    .await?;
+    wait_reason(env, &attacker, "in-b", "Synced").await?;
+    if tenant_b.connection_named("in-b-conn").await?.is_none()
+        || tenant_a.connection_named("in-b-conn").await?.is_some()
+    {
+        return Err("in-b-conn is not in tenant B alone".into());
+    }
+    let calls_after = connection_calls(&tenant_a).await?;
+    if calls_after != calls_before {
+        return Err(format!(
+            "tenant A received {} connection calls while only refused or tenant-B resources were applied",
+            calls_after - calls_before
+        ));
+    }
+    for name in ["claim-conn", "dup-conn", "outsider-conn"] {
+        if tenant_a.connection_named(name).await?.is_some() {
+            return Err(format!("a refused resource reached tenant A: {name}"));
+        }
+    }
+
+    // 5. Deleting the would-be hijacker (deletionPolicy Delete) never touches the victim's.
+    env.kubectl_ok(&[
+        "delete",
+        "sso",
+        "hijack",
+        "-n",
+        &attacker,
+        "--wait=true",
+        "--timeout=60s",
+    ])
+    .await?;
+    let after = tenant_a
+        .connection_named("victim-conn")
+        .await?
+        .ok_or("deleting the hijacker deleted the victim's connection")?;
+    if after != before {
+        return Err(format!(
+            "the victim's connection changed:\nbefore {before}\nafter  {after}"
+        ));
+    }
+
+    // The tenant counts the SsoConnections that use it (victim, claim, dup, outsider).
+    wait_for(
+        "tenant A counts its connections",
+        Duration::from_secs(90),
+        || async {
+            let obj = env.get_json("clusterauth0tenant", "default", &a).await?;
+            let n = obj["status"]["connections"].as_u64().unwrap_or(0);
+            if n == 4 {
+                Ok(())
+            } else {
+                Err(format!("connections = {n}"))
+            }
+        },
+    )
+    .await?;
+
+    let log = operator.log_text();
+    env.scan_for_secrets(&[("operator log", &log)])?;
+    operator.stop();
+    Ok(())
+}
