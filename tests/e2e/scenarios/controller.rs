@@ -779,6 +779,8 @@ pub async fn deletion_policy_delete_removes_and_retain_keeps(
 struct EncryptService {
     url: String,
     healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Every request, failed ones included.
+    attempts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     received: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -793,12 +795,14 @@ async fn start_encrypt_service() -> Result<EncryptService, String> {
     use std::sync::atomic::Ordering;
     let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (h, r) = (healthy.clone(), received.clone());
+    let attempts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (h, r, n) = (healthy.clone(), received.clone(), attempts.clone());
     let app = axum::Router::new().route(
         "/encrypt-string",
         axum::routing::post(
             move |headers: axum::http::HeaderMap, body: axum::Json<Value>| {
                 let (h, r) = (h.clone(), r.clone());
+                n.fetch_add(1, Ordering::SeqCst);
                 async move {
                     if !h.load(Ordering::SeqCst) {
                         return (
@@ -837,6 +841,7 @@ async fn start_encrypt_service() -> Result<EncryptService, String> {
     Ok(EncryptService {
         url,
         healthy,
+        attempts,
         received,
         task,
     })
@@ -904,6 +909,28 @@ pub async fn encryption_outage_keeps_connection_ready_then_recovers(
     let events = events_text(env, ns).await?;
     if !events.contains("\"EncryptionFailed\"") {
         return Err("no EncryptionFailed event".into());
+    }
+
+    // Encryption is retried with backoff without asking Auth0 again: the metadata and the
+    // spec did not change, so the certificate synced before is stored once the backend works.
+    let seq = emulator.last_seq().await?;
+    let tried = service.attempts.load(Ordering::SeqCst);
+    wait_for(
+        "two more encryption attempts",
+        Duration::from_secs(60),
+        || async {
+            let now = service.attempts.load(Ordering::SeqCst);
+            if now >= tried + 2 {
+                Ok(())
+            } else {
+                Err(format!("{} attempts so far", now))
+            }
+        },
+    )
+    .await?;
+    let calls = api_calls_since(&emulator, seq).await?;
+    if !calls.is_empty() {
+        return Err(format!("encryption retries called Auth0: {calls:?}"));
     }
 
     service.healthy.store(true, Ordering::SeqCst);

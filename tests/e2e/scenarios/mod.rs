@@ -5,6 +5,7 @@ mod chart;
 mod controller;
 mod hostile;
 mod leader;
+mod safety;
 mod setup;
 mod soak;
 mod tenancy;
@@ -48,6 +49,8 @@ pub fn all() -> Vec<Scenario> {
         scenario!(hostile::hostile_inputs_fail_clearly_while_healthy_resources_sync),
         scenario!(hostile::auth0_scope_and_credential_refusals_write_nothing),
         scenario!(setup::secret_scan_flags_each_kind_of_leak),
+        scenario!(safety::a_foreign_secret_is_never_overwritten_or_owned),
+        scenario!(safety::a_deletion_that_cannot_reach_auth0_names_the_way_out),
         scenario!(tenancy::two_tenants_keep_namespaces_and_clusters_apart),
         scenario!(leader::only_the_leader_reconciles_and_a_killed_leader_is_replaced),
         scenario!(leader::a_leader_stopped_gracefully_releases_the_lease),
