@@ -11,6 +11,7 @@
 
 mod certificate;
 mod finalizer;
+mod health;
 mod reconcile;
 mod report;
 mod sources;
@@ -168,13 +169,19 @@ pub async fn run_controller(
     health: crate::server::Health,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (controller, store) = controller(ctx.client.clone(), namespace.as_deref(), concurrency);
+    // Ready once every watch has listed, and again after each has listed again after an error.
+    let watch_health = health::WatchHealth::new(health);
+    let (controller, store) = controller(
+        ctx.client.clone(),
+        namespace.as_deref(),
+        concurrency,
+        &watch_health,
+    );
     let metrics = ctx.metrics.clone();
     let ready_store = store.clone();
     tokio::spawn(async move {
         if wait_until_listed(&ready_store).await {
-            health.set_ready(true);
-            tracing::info!("initial list of SsoConnections done; ready");
+            tracing::info!("initial list of SsoConnections done");
         }
     });
     let gauge_store = store.clone();
