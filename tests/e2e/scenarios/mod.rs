@@ -5,6 +5,7 @@ mod chart;
 mod controller;
 mod hostile;
 mod leader;
+mod outage;
 mod setup;
 mod soak;
 
@@ -47,6 +48,7 @@ pub fn all() -> Vec<Scenario> {
         scenario!(hostile::hostile_inputs_fail_clearly_while_healthy_resources_sync),
         scenario!(hostile::auth0_scope_and_credential_refusals_write_nothing),
         scenario!(setup::secret_scan_flags_each_kind_of_leak),
+        scenario!(outage::watches_resume_after_the_api_server_restarts),
         scenario!(leader::only_the_leader_reconciles_and_a_killed_leader_is_replaced),
         scenario!(leader::a_leader_stopped_gracefully_releases_the_lease),
         scenario!(chart::helm_chart_installs_and_its_service_account_runs_the_operator),
