@@ -1,7 +1,6 @@
 //! `/livez`, `/readyz` and `/metrics`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -10,21 +9,46 @@ use axum::routing::get;
 
 use crate::metrics::Metrics;
 
-/// Shared health state: live from the start, ready after the first successful list.
-#[derive(Clone, Default)]
+/// Why the operator is not ready before its first list.
+const WAITING: &str = "waiting for the first list of SsoConnections";
+
+/// Shared health state: live from the start; ready, or not with a reason `/readyz` names
+/// (waiting for the first list, a failing watch).
+#[derive(Clone)]
 pub struct Health {
-    ready: Arc<AtomicBool>,
+    readiness: Arc<Mutex<Result<(), String>>>,
+}
+
+impl Default for Health {
+    fn default() -> Health {
+        Health {
+            readiness: Arc::new(Mutex::new(Err(WAITING.to_string()))),
+        }
+    }
 }
 
 impl Health {
-    /// Marks the operator ready.
+    /// Marks the operator ready, or not ready as before its first list.
     pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::SeqCst);
+        self.set_readiness(if ready { Ok(()) } else { Err(WAITING.into()) });
+    }
+
+    /// Ready, or not ready because of `Err(reason)`.
+    pub fn set_readiness(&self, readiness: Result<(), String>) {
+        *self.readiness.lock().unwrap_or_else(|p| p.into_inner()) = readiness;
+    }
+
+    /// Ready, or why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        self.readiness
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Whether the operator is ready.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        self.readiness().is_ok()
     }
 }
 
@@ -38,15 +62,11 @@ pub fn router(health: Health, metrics: Metrics, before_scrape: Option<ScrapeHook
         .route(
             "/readyz",
             get(move || {
-                let ready = health.is_ready();
+                let readiness = health.readiness();
                 async move {
-                    if ready {
-                        (StatusCode::OK, "ok")
-                    } else {
-                        (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "not ready: waiting for the first list of SsoConnections",
-                        )
+                    match readiness {
+                        Ok(()) => (StatusCode::OK, "ok".to_string()),
+                        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")),
                     }
                 }
             }),
@@ -83,4 +103,44 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readyz_names_the_reason_and_livez_stays_ok() {
+        let health = Health::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let app = router(health.clone(), Metrics::new(), None);
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let get = |path: &str| {
+            let url = format!("{base}{path}");
+            async move {
+                let resp = reqwest::get(&url).await.expect("GET");
+                let status = resp.status().as_u16();
+                (status, resp.text().await.expect("body"))
+            }
+        };
+
+        assert_eq!(get("/readyz").await, (503, format!("not ready: {WAITING}")));
+        health.set_ready(true);
+        assert_eq!(get("/readyz").await, (200, "ok".to_string()));
+        health.set_readiness(Err("the watch of ConfigMaps is failing".into()));
+        assert_eq!(
+            get("/readyz").await,
+            (
+                503,
+                "not ready: the watch of ConfigMaps is failing".to_string()
+            )
+        );
+        assert_eq!(get("/livez").await, (200, "ok".to_string()));
+        health.set_ready(false);
+        assert_eq!(get("/readyz").await.0, 503);
+        server.abort();
+    }
 }

@@ -12,6 +12,7 @@
 mod certificate;
 mod dereference;
 mod finalizer;
+mod health;
 mod outcome;
 mod reconcile;
 mod report;
@@ -248,7 +249,14 @@ pub async fn run_controller(
     health: crate::server::Health,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (controller, store) = controller(ctx.client.clone(), namespace.as_deref(), concurrency);
+    // Ready once every watch has listed, and again after each has listed again after an error.
+    let watch_health = health::WatchHealth::new(health);
+    let (controller, store) = controller(
+        ctx.client.clone(),
+        namespace.as_deref(),
+        concurrency,
+        &watch_health,
+    );
     let _ = ctx.store.set(store.clone());
     let (trigger, triggered) = futures::channel::mpsc::unbounded();
     let _ = ctx.trigger.set(trigger);
@@ -263,8 +271,7 @@ pub async fn run_controller(
     let ready_store = store.clone();
     tokio::spawn(async move {
         if wait_until_listed(&ready_store).await {
-            health.set_ready(true);
-            tracing::info!("initial list of SsoConnections done; ready");
+            tracing::info!("initial list of SsoConnections done");
         }
     });
     let gauge_store = store.clone();

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rand::RngCore;
@@ -103,9 +104,10 @@ pub struct Cluster {
     /// `--version` of the running API server, e.g. `Kubernetes v1.37.2`.
     pub version: String,
     // Field order matters: processes stop before the directory holding their data goes.
-    apiserver: Supervised,
+    // Behind mutexes so that a scenario, which only gets `&Env`, can restart the API server.
+    apiserver: Mutex<Supervised>,
     apiserver_args: ApiServerArgs,
-    etcd: Supervised,
+    etcd: Mutex<Supervised>,
     dir: tempfile::TempDir,
 }
 
@@ -169,7 +171,7 @@ impl Cluster {
             .arg(format!("--initial-cluster=e2e={peer_url}"))
             .arg("--logger=zap")
             .arg("--log-level=warn");
-        let mut etcd = spawn_supervised("etcd", etcd_cmd, &d.join("etcd.log"))?;
+        let etcd = Mutex::new(spawn_supervised("etcd", etcd_cmd, &d.join("etcd.log"))?);
 
         let sa_key = d.join("sa.key");
         let sa_pub = d.join("sa.pub");
@@ -214,7 +216,7 @@ impl Cluster {
             ],
             log: d.join("kube-apiserver.log"),
         };
-        let mut apiserver = apiserver_args.spawn()?;
+        let apiserver = Mutex::new(apiserver_args.spawn()?);
 
         let cache_dir = d.join("kubectl-cache");
         let admin_cfg = d.join("admin.kubeconfig");
@@ -225,7 +227,7 @@ impl Cluster {
             cache_dir: cache_dir.clone(),
         };
 
-        wait_ready(&admin, &mut [&mut etcd, &mut apiserver]).await?;
+        wait_ready(&admin, &[&etcd, &apiserver]).await?;
         let version = run_quiet_output(Command::new(&apiserver_bin).arg("--version"))?
             .trim()
             .to_string();
@@ -303,23 +305,27 @@ impl Cluster {
 
     /// Last lines of the API server's log, for diagnosing failures.
     pub fn apiserver_log_tail(&self, n: usize) -> String {
-        self.apiserver.log_tail(n)
+        locked(&self.apiserver).log_tail(n)
     }
 
     /// Stops the API server (SIGTERM), keeps it down for `down`, and starts it again with the
     /// same port, certificates and etcd — what a managed control-plane upgrade does. Returns
     /// once `/readyz` answers `ok` again.
-    pub async fn restart_apiserver(&mut self, down: Duration) -> Result<(), String> {
-        self.apiserver.terminate(Duration::from_secs(10));
+    pub async fn restart_apiserver(&self, down: Duration) -> Result<(), String> {
+        locked(&self.apiserver).terminate(Duration::from_secs(10));
         tokio::time::sleep(down).await;
-        self.apiserver = self.apiserver_args.spawn()?;
-        wait_ready(&self.admin, &mut [&mut self.etcd, &mut self.apiserver]).await
+        let restarted = self.apiserver_args.spawn()?;
+        *locked(&self.apiserver) = restarted;
+        wait_ready(&self.admin, &[&self.etcd, &self.apiserver]).await
     }
 
     /// Stops the API server, then etcd (also done on drop).
     pub fn stop(&mut self) {
-        self.apiserver.terminate(Duration::from_secs(5));
-        self.etcd.terminate(Duration::from_secs(5));
+        for p in [&mut self.apiserver, &mut self.etcd] {
+            p.get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .terminate(Duration::from_secs(5));
+        }
     }
 }
 
@@ -329,11 +335,17 @@ impl Drop for Cluster {
     }
 }
 
+/// The process behind `m`, even if a panic poisoned the mutex.
+fn locked(m: &Mutex<Supervised>) -> std::sync::MutexGuard<'_, Supervised> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Polls `/readyz` for up to 90 s, failing early when one of `procs` exits.
-async fn wait_ready(admin: &Kubectl, procs: &mut [&mut Supervised]) -> Result<(), String> {
+async fn wait_ready(admin: &Kubectl, procs: &[&Mutex<Supervised>]) -> Result<(), String> {
     let started = Instant::now();
     loop {
-        for p in procs.iter_mut() {
+        for p in procs {
+            let mut p = locked(p);
             if let Some(status) = p.exited() {
                 return Err(format!(
                     "{} exited during start-up ({status}); last log lines:\n{}",
@@ -349,7 +361,10 @@ async fn wait_ready(admin: &Kubectl, procs: &mut [&mut Supervised]) -> Result<()
             }
             Ok(body) => return Err(format!("kube-apiserver not ready after 90 s: {body}")),
             Err(e) => {
-                let tail = procs.last().map(|p| p.log_tail(30)).unwrap_or_default();
+                let tail = procs
+                    .last()
+                    .map(|p| locked(p).log_tail(30))
+                    .unwrap_or_default();
                 return Err(format!(
                     "kube-apiserver not ready after 90 s: {e}\nlast log lines:\n{tail}"
                 ));

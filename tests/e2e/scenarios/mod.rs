@@ -5,6 +5,7 @@ mod chart;
 mod controller;
 mod hostile;
 mod leader;
+mod outage;
 mod safety;
 mod setup;
 mod soak;
@@ -52,6 +53,7 @@ pub fn all() -> Vec<Scenario> {
         scenario!(safety::a_foreign_secret_is_never_overwritten_or_owned),
         scenario!(safety::a_deletion_that_cannot_reach_auth0_names_the_way_out),
         scenario!(tenancy::two_tenants_keep_namespaces_and_clusters_apart),
+        scenario!(outage::watches_resume_after_the_api_server_restarts),
         scenario!(leader::only_the_leader_reconciles_and_a_killed_leader_is_replaced),
         scenario!(leader::a_leader_stopped_gracefully_releases_the_lease),
         scenario!(chart::helm_chart_installs_and_its_service_account_runs_the_operator),
