@@ -18,6 +18,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::sources::KubeSources;
+use super::watches::NoSharedPause;
 use super::{Context, ControllerError, FIELD_MANAGER, backoff, jittered};
 use crate::auth0::Auth0Error;
 use crate::auth0::token::REQUIRED_SCOPES;
@@ -292,10 +293,12 @@ pub(super) async fn run_tenant_controllers(
     };
     let secret_config = watcher::Config::default().any_semantic();
 
+    // No pause over all watches when one fails (see watches::NoSharedPause).
     let cluster = Controller::new(
         Api::<ClusterAuth0Tenant>::all(client.clone()),
         watcher::Config::default().any_semantic(),
-    );
+    )
+    .trigger_backoff(NoSharedPause);
     let _ = ctx.cluster_tenants.set(cluster.store());
     let cluster_store = cluster.store();
     let resource_ns = ctx.cluster_resource_namespace.clone();
@@ -320,7 +323,8 @@ pub(super) async fn run_tenant_controllers(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let namespaced = Controller::new(namespaced_api, watcher::Config::default().any_semantic());
+    let namespaced = Controller::new(namespaced_api, watcher::Config::default().any_semantic())
+        .trigger_backoff(NoSharedPause);
     let _ = ctx.namespaced_tenants.set(namespaced.store());
     let namespaced_store = namespaced.store();
     let namespaced = namespaced

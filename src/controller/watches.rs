@@ -181,7 +181,7 @@ fn watch_backoff() -> watcher::ExponentialBackoff {
 /// API server restart (a refused connection or two per watch while it is down, then one
 /// "410 too old resource version" per watch) the operator stopped reading every watch for
 /// 30-60 s at a time, three or four times over, with nothing logged.
-struct NoSharedPause;
+pub(super) struct NoSharedPause;
 
 impl Iterator for NoSharedPause {
     type Item = Duration;
