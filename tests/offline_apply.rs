@@ -472,3 +472,89 @@ fn apply_never_prints_secret_looking_extra_options_and_a_second_apply_writes_not
         assert_eq!(options[key], value);
     }
 }
+
+/// `apply` reads tenant manifests and their credential Secrets from the files: each
+/// SsoConnection lands in the tenant its `tenantRef` names, with the full ownership marker,
+/// and a reference to a tenant that is not in the files is `TenantNotFound`.
+#[test]
+fn apply_uses_the_tenant_manifests_the_connections_name() {
+    let flags_tenant = Emulator::start();
+    let named_tenant = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let xml = fixture("okta-app.xml");
+    let tenant = json!({
+        "apiVersion": "sso-operator.io/v1alpha1", "kind": "Auth0Tenant",
+        "metadata": {"name": "own"},
+        "spec": {
+            "domain": "own-tenant.example-auth0.com",
+            "baseUrl": named_tenant.base,
+            "credentialsSecretRef": {"name": "own-credentials"},
+        },
+    });
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "own-credentials"},
+        "stringData": {"client_id": "sso-operator-emulator", "client_secret": "emulator-secret"},
+    });
+    let cm = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "md"},
+        "data": {"federationmetadata.xml": xml},
+    });
+    let resource = |name: &str, tenant: &str| {
+        json!({
+            "apiVersion": "sso-operator.io/v1alpha1", "kind": "SsoConnection",
+            "metadata": {"name": name},
+            "spec": {
+                "tenantRef": {"kind": "Auth0Tenant", "name": tenant},
+                "companyDomain": "acme.com",
+                "metadata": {"configMapRef": {"name": "md", "key": "federationmetadata.xml"}},
+            },
+        })
+    };
+    let docs: Vec<String> = [
+        tenant,
+        secret,
+        cm,
+        resource("in-own", "own"),
+        resource("in-missing", "missing"),
+    ]
+    .iter()
+    .map(|d| serde_yaml::to_string(d).unwrap())
+    .collect();
+    std::fs::write(dir.path().join("all.yaml"), docs.join("---\n")).unwrap();
+
+    let (code, stdout, stderr) = sso(&["apply", "-o", "json"], &flags_tenant, dir.path());
+    assert_eq!(code, 1, "one resource fails: {stdout}\n{stderr}");
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    let by_name = |n: &str| {
+        result
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r.to_string().contains(n))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(by_name("in-own")["action"], "created", "{stdout}");
+    assert_eq!(
+        by_name("in-own")["status"]["entityId"],
+        "urn:auth0:own-tenant:in-own",
+        "the tenant's name, from its domain: {stdout}"
+    );
+    assert!(
+        by_name("in-missing").to_string().contains("TenantNotFound"),
+        "{stdout}"
+    );
+    let created = named_tenant.connection("in-own");
+    assert_eq!(
+        created["metadata"]["sso-operator-owner"],
+        "customers/in-own"
+    );
+    assert_eq!(created["metadata"]["sso-operator-cluster"], "offline");
+    assert!(
+        flags_tenant.connection("in-own").is_null(),
+        "not in the flags' tenant"
+    );
+    assert!(named_tenant.connection("in-missing").is_null());
+}

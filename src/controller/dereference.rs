@@ -11,7 +11,7 @@ use super::Context;
 use crate::crd::SsoConnection;
 use crate::policy::{self, DomainClaim, NamespaceFacts};
 use crate::reconcile::{Claimant, SyncError};
-use crate::status::Reason;
+use crate::status::{self, Reason};
 use crate::tenants::{TenantHandle, TenantKey};
 
 /// A resource the tenant and its policy admit.
@@ -51,6 +51,7 @@ pub(super) async fn admit(obj: &SsoConnection, ctx: &Context) -> Result<Admitted
             .state()
             .iter()
             .filter(|o| o.metadata.deletion_timestamp.is_none() && o.spec.restrict_sso_only)
+            .filter(|o| !denied_a_claim(o))
             .filter(|o| {
                 TenantKey::of(
                     o.spec.tenant_ref.as_ref(),
@@ -94,6 +95,24 @@ fn forget_if_deleted(ctx: &Context, key: &TenantKey) {
     if gone {
         ctx.tenants.remove(key);
     }
+}
+
+/// Whether a resource was refused the right to claim (policy, tenant, or a conflict of its
+/// own): such a resource holds no domain, however old it is.
+fn denied_a_claim(obj: &SsoConnection) -> bool {
+    obj.status
+        .as_ref()
+        .and_then(|s| status::find_condition(&s.conditions, status::READY))
+        .is_some_and(|c| {
+            [
+                Reason::TenantNotFound,
+                Reason::TenantNotAllowed,
+                Reason::DomainNotAllowed,
+                Reason::DomainConflict,
+            ]
+            .iter()
+            .any(|r| c.reason == r.as_str())
+        })
 }
 
 fn claim_of(obj: &SsoConnection) -> DomainClaim {

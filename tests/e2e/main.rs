@@ -9,6 +9,8 @@
 // Helpers in env/cluster/process are the toolkit for scenarios; not every one is in use yet.
 #![allow(dead_code)]
 
+#[path = "../support/argocd.rs"]
+mod argocd;
 mod cluster;
 mod env;
 mod process;

@@ -382,6 +382,22 @@ pub async fn two_tenants_keep_namespaces_and_clusters_apart(
         }
     }
 
+    // Argo CD reads these statuses as a user would expect (deploy/argocd/health.lua).
+    for (namespace, name, want) in [
+        (ns.to_string(), "victim", "Healthy"),
+        (attacker.clone(), "hijack", "Degraded"),
+        (attacker.clone(), "claim", "Degraded"),
+        (outside.clone(), "outsider", "Degraded"),
+    ] {
+        let obj = env.get_json("ssoconnection", &namespace, name).await?;
+        let (status, message) = crate::argocd::health(&obj);
+        if status != want {
+            return Err(format!(
+                "Argo CD health of {namespace}/{name} is {status} ({message}), want {want}"
+            ));
+        }
+    }
+
     // 5. Deleting the would-be hijacker (deletionPolicy Delete) never touches the victim's.
     env.kubectl_ok(&[
         "delete",
