@@ -435,6 +435,37 @@ pub async fn two_tenants_keep_namespaces_and_clusters_apart(
     )
     .await?;
 
+    // A change of the credentials Secret takes effect without a restart: a wrong secret makes
+    // tenant B InvalidCredentials, the right one makes it Verified again.
+    for (secret, reason) in [
+        ("not-the-secret", "InvalidCredentials"),
+        (EMULATOR_CLIENT_SECRET, "Verified"),
+    ] {
+        let patch = json!({"stringData": {"client_secret": secret}}).to_string();
+        env.kubectl_ok(&[
+            "patch",
+            "secret",
+            &format!("{b}-credentials"),
+            "-n",
+            RESOURCE_NS,
+            "--type",
+            "merge",
+            "-p",
+            &patch,
+        ])
+        .await?;
+        wait_for(&format!("tenant B {reason}"), TIMEOUT, || async {
+            let obj = env.get_json("clusterauth0tenant", "default", &b).await?;
+            let cond = ready_condition(&obj).ok_or("no Ready")?;
+            if cond["reason"] == reason {
+                Ok(())
+            } else {
+                Err(format!("{} {}", cond["reason"], cond["message"]))
+            }
+        })
+        .await?;
+    }
+
     let log = operator.log_text();
     env.scan_for_secrets(&[("operator log", &log)])?;
     operator.stop();
