@@ -6,17 +6,23 @@ use kube::{Api, Resource};
 use serde_json::json;
 
 use super::{Context, FIELD_MANAGER};
-use crate::crd::{SsoConnection, SsoConnectionStatus};
+use crate::crd::SsoConnection;
 use crate::status;
 
-pub(super) async fn write_status(
-    api: &Api<SsoConnection>,
+/// Server-side applies `status` to the status subresource of `name`, as the operator's field
+/// manager (any of the operator's kinds).
+pub(super) async fn write_status<K, S>(
+    api: &Api<K>,
     name: &str,
-    status: &SsoConnectionStatus,
-) -> Result<(), kube::Error> {
+    status: &S,
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    S: serde::Serialize,
+{
     let patch = json!({
-        "apiVersion": "sso-operator.io/v1alpha1",
-        "kind": "SsoConnection",
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
         "status": status,
     });
     api.patch_status(

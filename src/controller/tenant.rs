@@ -9,17 +9,16 @@ use std::time::Duration;
 use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
-use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
+use kube::{Api, ResourceExt};
 
+use super::report::write_status;
 use super::sources::KubeSources;
 use super::watches::NoSharedPause;
-use super::{Context, ControllerError, FIELD_MANAGER, backoff, jittered};
+use super::{Context, ControllerError, backoff, jittered};
 use crate::auth0::Auth0Error;
 use crate::auth0::token::REQUIRED_SCOPES;
 use crate::crd::{
@@ -50,7 +49,7 @@ pub async fn reconcile_cluster_tenant(
     .await?;
     if obj.status.as_ref() != Some(&status) {
         let api: Api<ClusterAuth0Tenant> = Api::all(ctx.client.clone());
-        write_status::<ClusterAuth0Tenant>(&api, &obj.name_any(), &status).await?;
+        write_status(&api, &obj.name_any(), &status).await?;
     }
     Ok(action)
 }
@@ -77,7 +76,7 @@ pub async fn reconcile_namespaced_tenant(
     .await?;
     if obj.status.as_ref() != Some(&status) {
         let api: Api<Auth0Tenant> = Api::namespaced(ctx.client.clone(), &ns);
-        write_status::<Auth0Tenant>(&api, &obj.name_any(), &status).await?;
+        write_status(&api, &obj.name_any(), &status).await?;
     }
     Ok(action)
 }
@@ -254,28 +253,6 @@ fn wake_waiting_connections(ctx: &Context, key: &TenantKey) {
             let _ = trigger.unbounded_send(ObjectRef::from_obj(&*sso));
         }
     }
-}
-
-async fn write_status<K>(
-    api: &Api<K>,
-    name: &str,
-    status: &Auth0TenantStatus,
-) -> Result<(), kube::Error>
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let patch = json!({
-        "apiVersion": K::api_version(&()),
-        "kind": K::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
 }
 
 /// Runs the `ClusterAuth0Tenant` and `Auth0Tenant` controllers until `shutdown` resolves. A

@@ -65,7 +65,7 @@ fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
 }
 
 /// Waits until `Ready` has `status`/`reason` for the current generation; returns the object.
-async fn wait_ready(
+pub(crate) async fn wait_ready(
     env: &Env,
     ns: &str,
     name: &str,

@@ -94,27 +94,11 @@ async fn namespace(
     Ok(())
 }
 
-/// Waits until `Ready` of `ns/name` has `reason`; returns the object.
+/// Waits until `Ready` of `ns/name` has `reason` (True only for `Synced`) for the current
+/// generation; returns the object.
 async fn wait_reason(env: &Env, ns: &str, name: &str, reason: &str) -> Result<Value, String> {
-    wait_for(
-        &format!("{ns}/{name} Ready reason {reason}"),
-        TIMEOUT,
-        || async {
-            let obj = env.get_json("ssoconnection", ns, name).await?;
-            let cond = ready_condition(&obj).ok_or("no Ready condition yet")?;
-            if cond["reason"] == reason
-                && obj["metadata"]["generation"] == obj["status"]["observedGeneration"]
-            {
-                Ok(obj)
-            } else {
-                Err(format!(
-                    "Ready is {} {}: {}",
-                    cond["status"], cond["reason"], cond["message"]
-                ))
-            }
-        },
-    )
-    .await
+    let status = if reason == "Synced" { "True" } else { "False" };
+    super::controller::wait_ready(env, ns, name, status, reason).await
 }
 
 fn message(obj: &Value) -> String {
