@@ -89,6 +89,21 @@ pub async fn reconcile(
         Ok((synced, admitted)) => {
             let mut status = reconcile::synced_status(&obj, &synced, &admitted.tenant.facts, now);
             status.tenant = admitted.tenant.key.status_name();
+            // Recomputed at every verified sync (at least daily): the written status carries
+            // the fresh CertificateExpiring condition and what was noticed.
+            for notice in
+                crate::expiry::evaluate(&mut status, now, &ctx.expiry, obj.metadata.generation)
+            {
+                publish(
+                    &ctx,
+                    &obj,
+                    EventType::Warning,
+                    notice.reason,
+                    "CheckCertificate",
+                    &notice.note,
+                )
+                .await;
+            }
             let encrypted = store_certificate(&obj, &ctx, synced.idp.selected_cert(), &ns).await;
             let retry_encryption =
                 apply_encryption_outcome(&mut status, encrypted, &obj, &ctx, now).await;
