@@ -79,6 +79,26 @@ pub fn notice_due(
     }
 }
 
+/// Copies `noticedThresholdDays` from `old` to the certificates of `new` that are the same
+/// certificates (same fingerprint, and for SP ones the same purpose); a new certificate keeps
+/// none, so its notices start afresh.
+pub fn carry_notices(old: &SsoConnectionStatus, new: &mut SsoConnectionStatus) {
+    if let Some(c) = new.signing_certificate.as_mut() {
+        c.noticed_threshold_days = old
+            .signing_certificate
+            .as_ref()
+            .filter(|o| o.sha256_fingerprint == c.sha256_fingerprint)
+            .and_then(|o| o.noticed_threshold_days);
+    }
+    for c in &mut new.sp_certificates {
+        c.noticed_threshold_days = old
+            .sp_certificates
+            .iter()
+            .find(|o| o.purpose == c.purpose && o.sha256_fingerprint == c.sha256_fingerprint)
+            .and_then(|o| o.noticed_threshold_days);
+    }
+}
+
 /// A Warning Event to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
@@ -375,19 +395,51 @@ mod tests {
 
     #[test]
     fn a_new_certificate_starts_without_notices() {
-        // synced_status carries noticedThresholdDays over only for the same fingerprint: a
-        // new certificate arrives without it and is noticed afresh.
         let s = ExpirySettings::default();
-        let mut st = status_with("new", None);
-        let notices = evaluate(&mut st, days_before(20, 0), &s, None);
+        let old = status_with("old", Some(7));
+        // The same certificate again: nothing new to notice 20 days before.
+        let mut same = status_with("old", None);
+        carry_notices(&old, &mut same);
+        assert!(evaluate(&mut same, days_before(20, 0), &s, None).is_empty());
+        assert_eq!(noticed(&same), Some(7));
+        // A new certificate (another fingerprint) with the same notAfter: noticed afresh.
+        let mut new = status_with("new", None);
+        carry_notices(&old, &mut new);
+        assert_eq!(noticed(&new), None);
+        let notices = evaluate(&mut new, days_before(20, 0), &s, None);
         assert_eq!(notices.len(), 1);
-        assert_eq!(
-            st.signing_certificate
-                .as_ref()
-                .unwrap()
-                .noticed_threshold_days,
-            Some(30)
-        );
+        assert_eq!(noticed(&new), Some(30));
+    }
+
+    fn noticed(st: &SsoConnectionStatus) -> Option<i64> {
+        st.signing_certificate.as_ref()?.noticed_threshold_days
+    }
+
+    #[test]
+    fn sp_notices_carry_over_by_purpose_and_fingerprint() {
+        let sp = |purpose: &str, sha: &str, noticed| SpCertificateInfo {
+            purpose: purpose.into(),
+            secret: "keys".into(),
+            subject: "CN=sp".into(),
+            not_after: NOT_AFTER.into(),
+            sha256_fingerprint: sha.into(),
+            days_remaining: None,
+            noticed_threshold_days: noticed,
+        };
+        let old = SsoConnectionStatus {
+            sp_certificates: vec![
+                sp("sp-signing", "a", Some(30)),
+                sp("sp-decryption", "b", Some(7)),
+            ],
+            ..Default::default()
+        };
+        let mut new = SsoConnectionStatus {
+            sp_certificates: vec![sp("sp-signing", "a", None), sp("sp-decryption", "c", None)],
+            ..Default::default()
+        };
+        carry_notices(&old, &mut new);
+        assert_eq!(new.sp_certificates[0].noticed_threshold_days, Some(30));
+        assert_eq!(new.sp_certificates[1].noticed_threshold_days, None);
     }
 
     #[test]

@@ -857,14 +857,7 @@ pub fn synced_status(
     status.sp_metadata_url = Some(sp.sp_metadata_url);
     status.sign_in_url = Some(synced.desired.sign_in_url().to_string());
     status.metadata_source = Some(synced.metadata_source.clone());
-    // What was noticed of a certificate carries over while it stays the same certificate.
-    let mut signing = cert.info_at(now);
-    signing.noticed_threshold_days = status
-        .signing_certificate
-        .as_ref()
-        .filter(|old| old.sha256_fingerprint == signing.sha256_fingerprint)
-        .and_then(|old| old.noticed_threshold_days);
-    status.signing_certificate = Some(signing);
+    status.signing_certificate = Some(cert.info_at(now));
     status.other_signing_certificates = synced
         .idp
         .signing_certs
@@ -873,19 +866,11 @@ pub fn synced_status(
         .filter(|(i, _)| *i != synced.idp.selected)
         .map(|(_, c)| c.info_at(now))
         .collect();
-    let old_sp = std::mem::take(&mut status.sp_certificates);
-    status.sp_certificates = synced
-        .sp_certificates
-        .iter()
-        .map(|c| {
-            let mut c = c.clone();
-            c.noticed_threshold_days = old_sp
-                .iter()
-                .find(|o| o.purpose == c.purpose && o.sha256_fingerprint == c.sha256_fingerprint)
-                .and_then(|o| o.noticed_threshold_days);
-            c
-        })
-        .collect();
+    status.sp_certificates = synced.sp_certificates.clone();
+    // What was noticed of a certificate carries over while it stays the same certificate.
+    if let Some(old) = res.status.as_ref() {
+        crate::expiry::carry_notices(old, &mut status);
+    }
     status.applied_options = Some(masked_applied_options(
         res,
         synced.desired.applied_summary(),
