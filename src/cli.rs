@@ -249,3 +249,29 @@ pub struct RunArgs {
     #[arg(long, env = "SSO_CLUSTER_RESOURCE_NAMESPACE")]
     pub cluster_resource_namespace: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(args: &[&str]) -> RunArgs {
+        let cli = Cli::try_parse_from(["sso-operator", "run"].iter().chain(args)).unwrap();
+        match cli.command {
+            Command::Run(args) => *args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn certificate_flags_take_the_charts_spelling_and_default_as_documented() {
+        let args = run_args(&[
+            "--certificate-warning-days=14",
+            "--certificate-notice-days=60,14,2",
+        ]);
+        assert_eq!(args.certificate_warning_days, 14);
+        assert_eq!(args.certificate_notice_days, [60, 14, 2]);
+        let args = run_args(&[]);
+        assert_eq!(args.certificate_warning_days, 30);
+        assert_eq!(args.certificate_notice_days, [90, 30, 7, 1]);
+    }
+}
