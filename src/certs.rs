@@ -264,6 +264,16 @@ impl Certificate {
             not_after: rfc3339(self.not_after),
             sha1_thumbprint: self.sha1_hex(),
             sha256_fingerprint: self.sha256_hex(),
+            days_remaining: None,
+            noticed_threshold_days: None,
+        }
+    }
+
+    /// [`Certificate::info`] with `daysRemaining` as of `now`.
+    pub fn info_at(&self, now: Timestamp) -> CertificateInfo {
+        CertificateInfo {
+            days_remaining: Some(crate::expiry::days_remaining(self.not_after, now)),
+            ..self.info()
         }
     }
 }

@@ -201,9 +201,23 @@ pub struct RunArgs {
     /// Only watch this namespace (default: all).
     #[arg(long, env = "SSO_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
-    /// Drift resync interval in seconds (jittered).
+    /// Drift resync interval in seconds (jittered); at most 86400, so that status (e.g.
+    /// certificate expiry) is recomputed at least daily.
     #[arg(long, env = "SSO_RESYNC_SECONDS", default_value_t = 3600)]
     pub resync_seconds: u64,
+    /// Days before a certificate's notAfter when the CertificateExpiring condition turns True
+    /// (reason ExpiresSoon).
+    #[arg(long, env = "SSO_CERTIFICATE_WARNING_DAYS", default_value_t = 30)]
+    pub certificate_warning_days: u32,
+    /// Days before a certificate's notAfter at which a Warning Event is published, once per
+    /// threshold and certificate (comma-separated); expiry itself is always noticed.
+    #[arg(
+        long,
+        env = "SSO_CERTIFICATE_NOTICE_DAYS",
+        value_delimiter = ',',
+        default_value = "90,30,7,1"
+    )]
+    pub certificate_notice_days: Vec<u32>,
     /// Reconciles running at once.
     #[arg(long, env = "SSO_CONCURRENCY", default_value_t = 4)]
     pub concurrency: u16,
@@ -234,4 +248,30 @@ pub struct RunArgs {
     /// namespace).
     #[arg(long, env = "SSO_CLUSTER_RESOURCE_NAMESPACE")]
     pub cluster_resource_namespace: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(args: &[&str]) -> RunArgs {
+        let cli = Cli::try_parse_from(["sso-operator", "run"].iter().chain(args)).unwrap();
+        match cli.command {
+            Command::Run(args) => *args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn certificate_flags_take_the_charts_spelling_and_default_as_documented() {
+        let args = run_args(&[
+            "--certificate-warning-days=14",
+            "--certificate-notice-days=60,14,2",
+        ]);
+        assert_eq!(args.certificate_warning_days, 14);
+        assert_eq!(args.certificate_notice_days, [60, 14, 2]);
+        let args = run_args(&[]);
+        assert_eq!(args.certificate_warning_days, 30);
+        assert_eq!(args.certificate_notice_days, [90, 30, 7, 1]);
+    }
 }

@@ -10,6 +10,7 @@
 //! - [`certs`]: X.509 parsing, fingerprints, Auth0's `signingCert` encoding.
 //! - [`plan`]: desired samlp options, read-merge-write, diff.
 //! - [`status`]: conditions, reasons, SP endpoints.
+//! - [`expiry`]: certificate expiry: days remaining, `CertificateExpiring`, notices (pure).
 //! - [`auth0`]: Management API client: token cache, request budget, retries, wire model.
 //! - [`encrypt`]: AES-256-GCM envelope and the HTTP `encrypt-string` backend.
 //! - [`reconcile`]: the reconcile core shared by controller and offline commands.
@@ -31,6 +32,7 @@ pub mod controller;
 pub mod crd;
 pub mod emulator;
 pub mod encrypt;
+pub mod expiry;
 pub mod inspect;
 pub mod metadata;
 pub mod metrics;

@@ -34,6 +34,17 @@ pub struct RequestLabels {
     pub status: String,
 }
 
+/// Label set of certificate expiration series: one per resource and certificate in use.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertificateLabels {
+    /// The SsoConnection's namespace.
+    pub namespace: String,
+    /// The SsoConnection's name.
+    pub name: String,
+    /// `idp-signing`, `sp-signing` or `sp-decryption`.
+    pub certificate: String,
+}
+
 /// The operator's metrics, cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -50,6 +61,8 @@ pub struct Metrics {
     pub encryption_failures: Counter,
     /// The earliest notAfter (Unix seconds) among the IdP certificates in use.
     pub soonest_cert_expiry: Gauge<f64, AtomicU64>,
+    /// notAfter (Unix seconds) of each certificate in use, by resource and certificate.
+    pub certificate_expiration: Family<CertificateLabels, Gauge>,
     /// SsoConnections whose Ready condition is True.
     pub ready_connections: Gauge,
     /// SsoConnections the operator knows of (its watch), Ready or not.
@@ -72,6 +85,7 @@ impl Metrics {
         let auth0_requests = Family::default();
         let encryption_failures = Counter::default();
         let soonest_cert_expiry = Gauge::<f64, AtomicU64>::default();
+        let certificate_expiration = Family::<CertificateLabels, Gauge>::default();
         let ready_connections = Gauge::default();
         let connections = Gauge::default();
         registry.register("reconciles", "Reconciles by outcome", reconciles.clone());
@@ -101,6 +115,11 @@ impl Metrics {
             soonest_cert_expiry.clone(),
         );
         registry.register(
+            "certificate_expiration_timestamp_seconds",
+            "notAfter of each certificate an SsoConnection uses (certificate: idp-signing, sp-signing, sp-decryption), Unix seconds",
+            certificate_expiration.clone(),
+        );
+        registry.register(
             "ready_connections",
             "SsoConnections whose Ready condition is True",
             ready_connections.clone(),
@@ -118,6 +137,7 @@ impl Metrics {
             auth0_requests,
             encryption_failures,
             soonest_cert_expiry,
+            certificate_expiration,
             ready_connections,
             connections,
         }
@@ -166,6 +186,27 @@ mod tests {
         );
         assert!(text.contains("sso_operator_reconcile_errors_total{reason=\"InvalidMetadata\"} 1"));
         assert!(text.contains("sso_operator_reconcile_duration_seconds"));
+    }
+
+    #[test]
+    fn certificate_expiration_series_carry_resource_and_certificate_and_go_away() {
+        let m = Metrics::new();
+        let labels = CertificateLabels {
+            namespace: "ns".into(),
+            name: "acme".into(),
+            certificate: "idp-signing".into(),
+        };
+        m.certificate_expiration
+            .get_or_create(&labels)
+            .set(2_000_000_000);
+        let text = m.encode();
+        assert!(
+            text.contains("sso_operator_certificate_expiration_timestamp_seconds{namespace=\"ns\",name=\"acme\",certificate=\"idp-signing\"} 2000000000"),
+            "{text}"
+        );
+        m.certificate_expiration.remove(&labels);
+        let text = m.encode();
+        assert!(!text.contains("name=\"acme\""), "{text}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::auth0::{Auth0Client, Auth0Error, Connection, ConnectionUpdate};
-use crate::crd::{MetadataSourceStatus, SsoConnection, SsoConnectionStatus};
+use crate::crd::{MetadataSourceStatus, SpCertificateInfo, SsoConnection, SsoConnectionStatus};
 use crate::metadata::{IdpMetadata, parse_idp_metadata};
 use crate::ownership::{Adoption, Claim, Marker, Owner, read_marker};
 use crate::plan::{self, Desired, Diff, KeyPair, Plan, PlanError, PlanInputs, Refusal};
@@ -312,6 +312,9 @@ pub struct Synced {
     pub enabled_clients_added: Vec<String>,
     /// `domain_aliases` on the connection this resource neither claims nor set.
     pub unclaimed_domain_aliases: Vec<String>,
+    /// The certificates of the SP key pairs sent (`signingKeySecretRef`,
+    /// `decryptionKeySecretRef`), for status.
+    pub sp_certificates: Vec<SpCertificateInfo>,
 }
 
 /// Options for one sync.
@@ -358,6 +361,33 @@ pub async fn sync_connection<S: Sources + Sync>(
         }
         None => None,
     };
+    let mut sp_certificates = Vec::new();
+    for (purpose, secret, pair) in [
+        (
+            "sp-signing",
+            res.spec.signing_key_secret_ref.as_ref(),
+            signing_key.as_ref(),
+        ),
+        (
+            "sp-decryption",
+            res.spec.decryption_key_secret_ref.as_ref(),
+            decryption_key.as_ref(),
+        ),
+    ] {
+        if let (Some(secret), Some(pair)) = (secret, pair)
+            && let Ok(cert) = crate::certs::Certificate::from_pem(&pair.cert)
+        {
+            sp_certificates.push(SpCertificateInfo {
+                purpose: purpose.to_string(),
+                secret: secret.name.clone(),
+                subject: cert.subject().to_string(),
+                not_after: crate::certs::rfc3339(cert.not_after()),
+                sha256_fingerprint: cert.sha256_hex(),
+                days_remaining: Some(crate::expiry::days_remaining(cert.not_after(), now)),
+                noticed_threshold_days: None,
+            });
+        }
+    }
     let name = res.connection_name();
     let status = res.status.clone().unwrap_or_default();
     let desired = plan::desired_state(&PlanInputs {
@@ -400,6 +430,7 @@ pub async fn sync_connection<S: Sources + Sync>(
         managed_enabled_clients: status.managed_enabled_clients.clone(),
         enabled_clients_added: Vec::new(),
         unclaimed_domain_aliases,
+        sp_certificates,
     };
     if opts.dry_run {
         match planned {
@@ -826,15 +857,20 @@ pub fn synced_status(
     status.sp_metadata_url = Some(sp.sp_metadata_url);
     status.sign_in_url = Some(synced.desired.sign_in_url().to_string());
     status.metadata_source = Some(synced.metadata_source.clone());
-    status.signing_certificate = Some(cert.info());
+    status.signing_certificate = Some(cert.info_at(now));
     status.other_signing_certificates = synced
         .idp
         .signing_certs
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != synced.idp.selected)
-        .map(|(_, c)| c.info())
+        .map(|(_, c)| c.info_at(now))
         .collect();
+    status.sp_certificates = synced.sp_certificates.clone();
+    // What was noticed of a certificate carries over while it stays the same certificate.
+    if let Some(old) = res.status.as_ref() {
+        crate::expiry::carry_notices(old, &mut status);
+    }
     status.applied_options = Some(masked_applied_options(
         res,
         synced.desired.applied_summary(),

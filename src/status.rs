@@ -9,6 +9,9 @@ use crate::crd::SsoConnectionStatus;
 pub const READY: &str = "Ready";
 /// The condition reporting the encryption of the IdP signing certificate.
 pub const CERTIFICATE_ENCRYPTED: &str = "CertificateEncrypted";
+/// The condition saying whether a certificate the connection depends on expires soon or has
+/// expired. It never changes `Ready`.
+pub const CERTIFICATE_EXPIRING: &str = "CertificateExpiring";
 
 /// Why `Ready` is what it is: one value per error category, PascalCase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53,6 +56,12 @@ pub enum Reason {
     Verified,
     /// Tenant: Auth0 refused the client id and secret.
     InvalidCredentials,
+    /// CertificateExpiring=False: every certificate is valid beyond the warning window.
+    Valid,
+    /// CertificateExpiring=True: a certificate expires within the warning window.
+    ExpiresSoon,
+    /// CertificateExpiring=True: a certificate is past its notAfter.
+    Expired,
 }
 
 impl Reason {
@@ -79,6 +88,9 @@ impl Reason {
             Reason::DomainConflict => "DomainConflict",
             Reason::Verified => "Verified",
             Reason::InvalidCredentials => "InvalidCredentials",
+            Reason::Valid => "Valid",
+            Reason::ExpiresSoon => "ExpiresSoon",
+            Reason::Expired => "Expired",
         }
     }
 
@@ -98,7 +110,7 @@ impl Reason {
 }
 
 /// Every reason, for metrics label pre-registration and docs.
-pub const ALL_REASONS: [Reason; 20] = [
+pub const ALL_REASONS: [Reason; 23] = [
     Reason::Synced,
     Reason::InvalidSpec,
     Reason::MetadataNotFound,
@@ -119,6 +131,9 @@ pub const ALL_REASONS: [Reason; 20] = [
     Reason::DomainConflict,
     Reason::Verified,
     Reason::InvalidCredentials,
+    Reason::Valid,
+    Reason::ExpiresSoon,
+    Reason::Expired,
 ];
 
 /// Longest condition message kept; Kubernetes allows 32 KiB, `kubectl` readers far less.

@@ -144,6 +144,38 @@ fn not_ready(reason: &str, condition_status: &str) -> Value {
 }
 
 #[test]
+fn an_expiring_or_expired_certificate_leaves_health_to_ready() {
+    // CertificateExpiring never changes Ready, and Argo CD health follows Ready alone: an
+    // expiring certificate is an alert and a Warning Event, not a Degraded application.
+    for (status_, reason) in [
+        ("False", "Valid"),
+        ("True", "ExpiresSoon"),
+        ("True", "Expired"),
+    ] {
+        let obj = json!({
+            "apiVersion": "sso-operator.io/v1alpha1",
+            "kind": "SsoConnection",
+            "metadata": {"name": "acme", "namespace": "customers", "generation": 4},
+            "status": {
+                "observedGeneration": 4,
+                "conditions": [
+                    {"type": "CertificateExpiring", "status": status_, "reason": reason, "message": "the certificate"},
+                    {"type": "Ready", "status": "True", "reason": "Synced", "message": "Auth0 connection matches the spec"}
+                ]
+            }
+        });
+        assert_eq!(
+            health(&obj),
+            (
+                "Healthy".to_string(),
+                "Auth0 connection matches the spec".to_string()
+            ),
+            "CertificateExpiring={status_} {reason}"
+        );
+    }
+}
+
+#[test]
 fn every_failure_reason_is_progressing_only_if_the_operator_retries_it() {
     // The operator recovers from these without help (README, "Status and reasons").
     for reason in ALL_REASONS {
@@ -152,6 +184,12 @@ fn every_failure_reason_is_progressing_only_if_the_operator_retries_it() {
             Reason::Synced | Reason::Encrypted | Reason::Verified
         ) {
             continue; // reasons of True conditions
+        }
+        if matches!(
+            reason,
+            Reason::Valid | Reason::ExpiresSoon | Reason::Expired
+        ) {
+            continue; // CertificateExpiring's: never a Ready reason (see below)
         }
         let want = if reason.is_transient() {
             "Progressing"
@@ -333,6 +371,13 @@ fn with_certificate_encrypted(
     obj: &SsoConnection,
     now: Timestamp,
 ) -> SsoConnectionStatus {
+    // As the controller does after every verified sync: CertificateExpiring and notices.
+    sso_operator::expiry::evaluate(
+        &mut status,
+        now,
+        &sso_operator::expiry::ExpirySettings::default(),
+        obj.metadata.generation,
+    );
     let reference = SecretKeyRef {
         name: obj.signing_cert_secret_name(),
         key: CIPHERTEXT_KEY.to_string(),

@@ -38,7 +38,7 @@ use rand::Rng;
 use crate::auth0::Auth0Client;
 use crate::crd::{Auth0Tenant, ClusterAuth0Tenant, SsoConnection};
 use crate::encrypt::Encryptor;
-use crate::metrics::Metrics;
+use crate::metrics::{CertificateLabels, Metrics};
 use crate::reconcile::Tenant;
 use crate::tenants::{ClientDefaults, Tenants};
 
@@ -84,6 +84,8 @@ pub struct Context {
     pub encryptor: Result<Encryptor, String>,
     /// Drift resync interval.
     pub resync: Duration,
+    /// Certificate expiry warning window and notice thresholds.
+    pub expiry: crate::expiry::ExpirySettings,
     /// Metrics.
     pub metrics: Metrics,
     /// Event recorder.
@@ -123,6 +125,8 @@ pub struct Settings {
     pub client_defaults: ClientDefaults,
     /// Drift resync interval.
     pub resync: Duration,
+    /// Certificate expiry warning window and notice thresholds.
+    pub expiry: crate::expiry::ExpirySettings,
 }
 
 impl Context {
@@ -144,6 +148,7 @@ impl Context {
             client_defaults: settings.client_defaults,
             encryptor,
             resync: settings.resync,
+            expiry: settings.expiry,
             metrics,
             store: OnceLock::new(),
             cluster_tenants: OnceLock::new(),
@@ -213,6 +218,10 @@ pub fn backoff(failures: u32, floor: Option<Duration>) -> Duration {
     floor.map_or(d, |f| d.max(f))
 }
 
+/// The longest resync interval: a resource's status (certificate expiry) is recomputed at
+/// least this often.
+pub const MAX_RESYNC_SECONDS: u64 = 86_400;
+
 /// The resync interval with ±10% jitter, so resources loaded together do not resync together.
 pub fn jittered(interval: Duration) -> Duration {
     interval.mul_f64(rand::thread_rng().gen_range(0.9..1.1))
@@ -277,6 +286,7 @@ pub async fn run_controller(
     let gauge_store = store.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(15));
+        let mut expiry_series: std::collections::HashSet<CertificateLabels> = Default::default();
         loop {
             tick.tick().await;
             let state = gauge_store.state();
@@ -301,6 +311,14 @@ pub async fn run_controller(
             if let Some(t) = soonest {
                 metrics.soonest_cert_expiry.set(t.as_second() as f64);
             }
+            let current = certificate_expirations(&state);
+            for gone in expiry_series.difference(&current.keys().cloned().collect()) {
+                metrics.certificate_expiration.remove(gone);
+            }
+            for (labels, t) in &current {
+                metrics.certificate_expiration.get_or_create(labels).set(*t);
+            }
+            expiry_series = current.into_keys().collect();
         }
     });
     controller
@@ -313,6 +331,39 @@ pub async fn run_controller(
         })
         .await;
     let _ = tenants.await;
+}
+
+/// The `sso_operator_certificate_expiration_timestamp_seconds` series of the resources in the
+/// store: each certificate in use (IdP signing, SP signing, SP decryption) with its notAfter.
+fn certificate_expirations(state: &[Arc<SsoConnection>]) -> HashMap<CertificateLabels, i64> {
+    let mut out = HashMap::new();
+    for res in state {
+        let Some(status) = res.status.as_ref() else {
+            continue;
+        };
+        let labels = |certificate: &str| CertificateLabels {
+            namespace: res.metadata.namespace.clone().unwrap_or_default(),
+            name: res.metadata.name.clone().unwrap_or_default(),
+            certificate: certificate.to_string(),
+        };
+        let certs = status
+            .signing_certificate
+            .iter()
+            .map(|c| ("idp-signing", c.not_after.as_str()))
+            .chain(
+                status
+                    .sp_certificates
+                    .iter()
+                    .filter(|c| c.purpose == "sp-signing" || c.purpose == "sp-decryption")
+                    .map(|c| (c.purpose.as_str(), c.not_after.as_str())),
+            );
+        for (certificate, not_after) in certs {
+            if let Ok(t) = not_after.parse::<Timestamp>() {
+                out.insert(labels(certificate), t.as_second());
+            }
+        }
+    }
+    out
 }
 
 /// `sso-operator run`: builds clients from flags and runs the controller and the health and
@@ -400,7 +451,16 @@ pub async fn run(args: crate::cli::RunArgs) -> Result<(), String> {
                 burst: args.auth0.auth0_rate_burst.max(1),
                 request_timeout: Duration::from_secs(args.auth0.auth0_timeout_seconds.max(1)),
             },
-            resync: Duration::from_secs(args.resync_seconds.max(1)),
+            // At most daily: conditions such as CertificateExpiring must not go stale.
+            resync: Duration::from_secs(args.resync_seconds.clamp(1, MAX_RESYNC_SECONDS)),
+            expiry: crate::expiry::ExpirySettings::new(
+                i64::from(args.certificate_warning_days),
+                &args
+                    .certificate_notice_days
+                    .iter()
+                    .map(|d| i64::from(*d))
+                    .collect::<Vec<_>>(),
+            ),
         },
         metrics.clone(),
         reporter,

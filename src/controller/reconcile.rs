@@ -89,6 +89,9 @@ pub async fn reconcile(
         Ok((synced, admitted)) => {
             let mut status = reconcile::synced_status(&obj, &synced, &admitted.tenant.facts, now);
             status.tenant = admitted.tenant.key.status_name();
+            // Recomputed at every verified sync (at least daily): the written status carries
+            // the fresh CertificateExpiring condition and what was noticed.
+            check_certificates(&obj, &ctx, &mut status, now).await;
             let encrypted = store_certificate(&obj, &ctx, synced.idp.selected_cert(), &ns).await;
             let retry_encryption =
                 apply_encryption_outcome(&mut status, encrypted, &obj, &ctx, now).await;
@@ -131,6 +134,9 @@ pub async fn reconcile(
                 status.tenant =
                     crate::tenants::TenantKey::of(obj.spec.tenant_ref.as_ref(), &ns).status_name();
             }
+            // The certificates last applied are still the ones in Auth0: their expiry keeps
+            // being reported while syncs fail.
+            check_certificates(&obj, &ctx, &mut status, now).await;
             let previous = status::find_condition(&old_status.conditions, READY);
             let message = status::truncate(&err.to_string(), status::MAX_MESSAGE_CHARS);
             if outcome::failure_is_news(previous, reason, &message) {
@@ -219,6 +225,27 @@ async fn retry_encryption_only(
         write_status(&api, &obj.name_any(), &status).await?;
     }
     Ok(Some(action))
+}
+
+/// Brings the expiry parts of `status` up to date and publishes the notices due (each is
+/// recorded in `status`, which the caller writes).
+async fn check_certificates(
+    obj: &SsoConnection,
+    ctx: &Context,
+    status: &mut SsoConnectionStatus,
+    now: Timestamp,
+) {
+    for notice in crate::expiry::evaluate(status, now, &ctx.expiry, obj.metadata.generation) {
+        publish(
+            ctx,
+            obj,
+            EventType::Warning,
+            notice.reason,
+            "CheckCertificate",
+            &notice.note,
+        )
+        .await;
+    }
 }
 
 pub(super) fn was_ready(status: &SsoConnectionStatus) -> bool {

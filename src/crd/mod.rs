@@ -46,7 +46,7 @@ pub const GROUP: &str = "sso-operator.io";
     group = "sso-operator.io",
     version = "v1alpha1",
     kind = "SsoConnection",
-    doc = "An enterprise SAML single sign-on connection in Auth0 (Auth0 as the service provider), configured from a customer's IdP federation metadata. The operator creates or updates the Auth0 samlp connection by merging its fields over the existing options, stores the IdP signing certificate encrypted in a Secret, and reports Ready and CertificateEncrypted conditions.",
+    doc = "An enterprise SAML single sign-on connection in Auth0 (Auth0 as the service provider), configured from a customer's IdP federation metadata. The operator creates or updates the Auth0 samlp connection by merging its fields over the existing options, stores the IdP signing certificate encrypted in a Secret, and reports Ready, CertificateEncrypted and CertificateExpiring conditions.",
     plural = "ssoconnections",
     shortname = "sso",
     category = "sso-operator",
@@ -472,6 +472,10 @@ pub struct SsoConnectionStatus {
     /// Further signing certificates the metadata lists (e.g. a rollover key), not in use.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other_signing_certificates: Vec<CertificateInfo>,
+    /// The service-provider certificates of `signingKeySecretRef` and
+    /// `decryptionKeySecretRef` (public details only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sp_certificates: Vec<SpCertificateInfo>,
     /// Secret and key holding the encrypted IdP signing certificate; absent while encryption
     /// fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -486,7 +490,7 @@ pub struct SsoConnectionStatus {
     /// When the connection was last compared with Auth0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
-    /// `Ready` and `CertificateEncrypted`.
+    /// `Ready`, `CertificateEncrypted` and `CertificateExpiring`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }
@@ -517,6 +521,38 @@ pub struct CertificateInfo {
     pub sha1_thumbprint: String,
     /// Lowercase hex SHA-256 of the DER.
     pub sha256_fingerprint: String,
+    /// Whole days until `notAfter` as of the last sync, rounded down: 0 on the last day,
+    /// negative once expired. Recomputed at every sync (at least daily).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_remaining: Option<i64>,
+    /// The smallest notice threshold (days before `notAfter`, operator flag
+    /// `--certificate-notice-days`; 0 = expired) for which a Warning Event was published for
+    /// this certificate, so that no notice is sent twice. A new certificate starts afresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noticed_threshold_days: Option<i64>,
+}
+
+/// Public details of a service-provider certificate the operator sends to Auth0 (from
+/// `signingKeySecretRef` or `decryptionKeySecretRef`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SpCertificateInfo {
+    /// `sp-signing` (`signingKeySecretRef`) or `sp-decryption` (`decryptionKeySecretRef`).
+    pub purpose: String,
+    /// The Secret (same namespace) holding the key pair.
+    pub secret: String,
+    /// Subject distinguished name.
+    pub subject: String,
+    /// End of validity, RFC 3339.
+    pub not_after: String,
+    /// Lowercase hex SHA-256 of the DER.
+    pub sha256_fingerprint: String,
+    /// Whole days until `notAfter` as of the last sync, rounded down; negative once expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_remaining: Option<i64>,
+    /// As `signingCertificate.noticedThresholdDays`, for this certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noticed_threshold_days: Option<i64>,
 }
 
 /// A key of a Secret.

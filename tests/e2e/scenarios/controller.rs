@@ -294,6 +294,50 @@ pub async fn applied_example_becomes_ready_with_encrypted_certificate(
             condition(&obj, "CertificateEncrypted")
         ));
     }
+    // Expiry you can see: days remaining, CertificateExpiring (never Ready), the gauge.
+    let not_after = st["signingCertificate"]["notAfter"]
+        .as_str()
+        .unwrap_or_default()
+        .parse::<jiff::Timestamp>()
+        .map_err(|e| format!("signingCertificate.notAfter: {e}"))?;
+    let days = st["signingCertificate"]["daysRemaining"]
+        .as_i64()
+        .ok_or(format!(
+            "no signingCertificate.daysRemaining: {}",
+            st["signingCertificate"]
+        ))?;
+    let want_days = sso_operator::expiry::days_remaining(not_after, jiff::Timestamp::now());
+    if !(want_days - 1..=want_days).contains(&days) {
+        return Err(format!("daysRemaining {days}, want about {want_days}"));
+    }
+    let expiring = condition(&obj, "CertificateExpiring").ok_or(format!(
+        "no CertificateExpiring condition: {}",
+        st["conditions"]
+    ))?;
+    if expiring["status"] != "False" || expiring["reason"] != "Valid" {
+        return Err(format!("CertificateExpiring: {expiring}"));
+    }
+    let series = format!(
+        "sso_operator_certificate_expiration_timestamp_seconds{{namespace=\"{ns}\",name=\"acme\",certificate=\"idp-signing\"}} {}",
+        not_after.as_second()
+    );
+    // The gauge is refreshed from the watch cache every 15 s.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let metrics = operator.metrics().await?;
+        if metrics.lines().any(|l| l == series) {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let found: Vec<&str> = metrics
+                .lines()
+                .filter(|l| l.contains("certificate_expiration"))
+                .collect();
+            return Err(format!("/metrics lacks `{series}`; has {found:?}"));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
     let envelope_file = env.work_dir().join(format!("{ns}-envelope"));
     std::fs::write(&envelope_file, &envelope).map_err(|e| e.to_string())?;
     let out = tokio::process::Command::new(&env.operator_bin)
@@ -326,6 +370,9 @@ pub async fn applied_example_becomes_ready_with_encrypted_certificate(
         return Err(format!("kubectl get sso row: {row}"));
     }
     let events = events_text(env, ns).await?;
+    if events.contains("CertificateExpir") {
+        return Err(format!("a certificate valid to 2038 was noticed: {events}"));
+    }
     if !events.contains("\"Synced\"") {
         return Err("no Synced event".into());
     }
