@@ -266,6 +266,7 @@ impl Certificate {
             sha256_fingerprint: self.sha256_hex(),
             days_remaining: None,
             noticed_threshold_days: None,
+            not_selected_because: None,
         }
     }
 

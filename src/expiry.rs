@@ -278,6 +278,7 @@ mod tests {
                 sha256_fingerprint: sha.into(),
                 days_remaining: None,
                 noticed_threshold_days: noticed,
+                not_selected_because: None,
             }),
             ..Default::default()
         }

@@ -13,6 +13,8 @@
 //! - [`expiry`]: certificate expiry: days remaining, `CertificateExpiring`, notices (pure).
 //! - [`auth0`]: Management API client: token cache, request budget, retries, wire model.
 //! - [`encrypt`]: AES-256-GCM envelope and the HTTP `encrypt-string` backend.
+//! - [`rollover`]: which listed IdP signing certificate Auth0 holds, and why not the others
+//!   (pure).
 //! - [`reconcile`]: the reconcile core shared by controller and offline commands.
 //! - [`controller`]: kube-runtime wiring, Secret/status/events, finalizer, requeue.
 //! - [`offline`]: `plan`/`apply` from manifest files.
@@ -41,6 +43,7 @@ pub mod ownership;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;
+pub mod rollover;
 pub mod secret;
 pub mod server;
 pub mod status;

@@ -11,10 +11,13 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::auth0::{Auth0Client, Auth0Error, Connection, ConnectionUpdate};
-use crate::crd::{MetadataSourceStatus, SpCertificateInfo, SsoConnection, SsoConnectionStatus};
+use crate::crd::{
+    CertificateInfo, MetadataSourceStatus, SpCertificateInfo, SsoConnection, SsoConnectionStatus,
+};
 use crate::metadata::{IdpMetadata, parse_idp_metadata};
 use crate::ownership::{Adoption, Claim, Marker, Owner, read_marker};
 use crate::plan::{self, Desired, Diff, KeyPair, Plan, PlanError, PlanInputs, Refusal};
+use crate::rollover::{self, Candidate};
 use crate::secret::SecretString;
 use crate::status::{self, READY, Reason};
 
@@ -315,6 +318,9 @@ pub struct Synced {
     /// The certificates of the SP key pairs sent (`signingKeySecretRef`,
     /// `decryptionKeySecretRef`), for status.
     pub sp_certificates: Vec<SpCertificateInfo>,
+    /// Per IdP signing certificate (as `idp.signing_certs`): why it is not the one sent to
+    /// Auth0 (`None` for the selected one).
+    pub not_selected_because: Vec<Option<String>>,
 }
 
 /// Options for one sync.
@@ -351,6 +357,32 @@ pub async fn sync_connection<S: Sources + Sync>(
                 metadata_source.key
             ))
         })?;
+    let mut idp = idp;
+    let previous = res.status.as_ref();
+    let current = previous
+        .and_then(|s| s.applied_options.as_ref())
+        .and_then(|o| o.get("signingCertSha1"))
+        .and_then(|v| v.as_str())
+        .or_else(|| {
+            previous
+                .and_then(|s| s.signing_certificate.as_ref())
+                .map(|c| c.sha1_thumbprint.as_str())
+        });
+    let candidates: Vec<Candidate> = idp.signing_certs.iter().map(Candidate::of).collect();
+    let choice = rollover::choose(
+        &candidates,
+        res.spec.provider,
+        current,
+        res.spec.signing_certificate_thumbprint.as_deref(),
+        now,
+    )
+    .map_err(|message| {
+        SyncError::InvalidMetadata(format!(
+            "{message} (ConfigMap {namespace}/{} key {})",
+            metadata_source.config_map, metadata_source.key
+        ))
+    })?;
+    idp.selected = choice.index;
     let signing_key = match &res.spec.signing_key_secret_ref {
         Some(r) => Some(read_key_pair(sources, &namespace, &r.name, "signingKeySecretRef").await?),
         None => None,
@@ -431,6 +463,7 @@ pub async fn sync_connection<S: Sources + Sync>(
         enabled_clients_added: Vec::new(),
         unclaimed_domain_aliases,
         sp_certificates,
+        not_selected_because: choice.not_selected_because,
     };
     if opts.dry_run {
         match planned {
@@ -645,6 +678,13 @@ pub fn check_spec(res: &SsoConnection) -> Result<(), SyncError> {
     if !is_valid_connection_name(&name) {
         return Err(SyncError::InvalidSpec(format!(
             "connection name {name:?} is invalid: use 1-128 letters, digits and single hyphens, starting and ending with a letter or digit (set spec.connectionName)"
+        )));
+    }
+    if let Some(pin) = res.spec.signing_certificate_thumbprint.as_deref()
+        && rollover::normalize_pin(pin).is_none()
+    {
+        return Err(SyncError::InvalidSpec(format!(
+            "spec.signingCertificateThumbprint {pin:?} is not a SHA-1 (40 hex digits) or SHA-256 (64 hex digits) fingerprint"
         )));
     }
     let domains = res.spec.claimed_domains();
@@ -864,7 +904,10 @@ pub fn synced_status(
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != synced.idp.selected)
-        .map(|(_, c)| c.info_at(now))
+        .map(|(i, c)| CertificateInfo {
+            not_selected_because: synced.not_selected_because.get(i).cloned().flatten(),
+            ..c.info_at(now)
+        })
         .collect();
     status.sp_certificates = synced.sp_certificates.clone();
     // What was noticed of a certificate carries over while it stays the same certificate.

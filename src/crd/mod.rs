@@ -134,6 +134,16 @@ pub struct SsoConnectionSpec {
     /// Where the IdP federation metadata XML comes from.
     pub metadata: MetadataSource,
 
+    /// Pins the IdP signing certificate Auth0 holds, by its SHA-1 (40 hex digits) or SHA-256
+    /// (64 hex digits) fingerprint, in any case, colons allowed. Unset: the operator chooses
+    /// (see `status.otherSigningCertificates[].notSelectedBecause`). A pin the metadata does
+    /// not list is `InvalidMetadata` and changes nothing in Auth0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^\s*([0-9a-fA-F]{2}:?){19}[0-9a-fA-F]{2}\s*$|^\s*([0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}\s*$"
+    ))]
+    pub signing_certificate_thumbprint: Option<String>,
+
     /// When true, users of `companyDomain` are routed to this connection by home realm
     /// discovery (Auth0 `domain_aliases = [companyDomain]`).
     #[serde(default)]
@@ -466,10 +476,12 @@ pub struct SsoConnectionStatus {
     /// Which metadata document was applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_source: Option<MetadataSourceStatus>,
-    /// The IdP signing certificate in use (public details only).
+    /// The IdP signing certificate in Auth0 (public details only). Auth0 holds one; see
+    /// `otherSigningCertificates` for why the others were not chosen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_certificate: Option<CertificateInfo>,
-    /// Further signing certificates the metadata lists (e.g. a rollover key), not in use.
+    /// Further signing certificates the metadata lists (e.g. a rollover key), not in Auth0,
+    /// each with `notSelectedBecause`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other_signing_certificates: Vec<CertificateInfo>,
     /// The service-provider certificates of `signingKeySecretRef` and
@@ -530,6 +542,11 @@ pub struct CertificateInfo {
     /// this certificate, so that no notice is sent twice. A new certificate starts afresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noticed_threshold_days: Option<i64>,
+    /// In `otherSigningCertificates`: why this certificate is not the one in Auth0, e.g.
+    /// `expired`, `not yet valid`, `not pinned (spec.signingCertificateThumbprint)`, or that
+    /// the certificate in use is still listed and valid (rollover pending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_selected_because: Option<String>,
 }
 
 /// Public details of a service-provider certificate the operator sends to Auth0 (from

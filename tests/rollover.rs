@@ -1,0 +1,211 @@
+//! Signing-certificate rollover through `reconcile::sync_connection` against the in-process
+//! `auth0-emulator`: after each metadata step Auth0 holds the expected certificate
+//! (`options.thumbprints[0]`, derived by the emulator from `signingCert`), and a pin the
+//! metadata does not list changes nothing.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+use sso_operator::auth0::{Auth0Client, Auth0Config};
+use sso_operator::certs::Certificate;
+use sso_operator::crd::SsoConnection;
+use sso_operator::emulator::{self, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig};
+use sso_operator::reconcile::{self, Claimant, Sources, SyncOptions, Tenant};
+use sso_operator::secret::SecretString;
+use url::Url;
+
+const NAME: &str = "acme-rollover";
+
+struct Metadata(String);
+
+impl Sources for Metadata {
+    async fn config_map(
+        &self,
+        _namespace: &str,
+        _name: &str,
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+        Ok(Some(BTreeMap::from([(
+            "metadata.xml".to_string(),
+            self.0.as_bytes().to_vec(),
+        )])))
+    }
+
+    async fn secret(
+        &self,
+        _namespace: &str,
+        _name: &str,
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+        Ok(None)
+    }
+}
+
+/// A self-signed certificate valid from now for `days`, as base64 DER text.
+fn certificate(dir: &std::path::Path, tag: &str, days: u32) -> (String, Certificate) {
+    let (key, cert) = (
+        dir.join(format!("{tag}.key")),
+        dir.join(format!("{tag}.crt")),
+    );
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args([
+            "-subj",
+            &format!("/CN=rollover-{tag}"),
+            "-days",
+            &days.to_string(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is installed");
+    assert!(status.success());
+    let parsed = Certificate::from_pem(&std::fs::read_to_string(cert).unwrap()).unwrap();
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(parsed.der());
+    (text, parsed)
+}
+
+fn metadata(certs: &[&str]) -> Metadata {
+    let keys: String = certs
+        .iter()
+        .map(|c| {
+            format!(
+                r#"<KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{c}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></KeyDescriptor>"#
+            )
+        })
+        .collect();
+    Metadata(format!(
+        r#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.rollover.test/"><IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{keys}<SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.rollover.test/sso"/></IDPSSODescriptor></EntityDescriptor>"#
+    ))
+}
+
+fn resource(pin: Option<&str>) -> SsoConnection {
+    let mut spec = json!({
+        "companyDomain": "acme.com", "connectionName": NAME, "provider": "generic",
+        "metadata": {"configMapRef": {"name": "idp", "key": "metadata.xml"}},
+    });
+    if let Some(pin) = pin {
+        spec["signingCertificateThumbprint"] = json!(pin);
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "sso-operator.io/v1alpha1", "kind": "SsoConnection",
+        "metadata": {"name": "acme", "namespace": "customers", "uid": "u-1"},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+async fn held(base: &str) -> String {
+    let all: Value = reqwest::get(format!("{base}/__emulator/connections"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let conn = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == NAME)
+        .unwrap();
+    conn["options"]["thumbprints"][0]
+        .as_str()
+        .unwrap()
+        .to_ascii_lowercase()
+}
+
+#[tokio::test]
+async fn auth0_follows_the_idp_removing_the_old_certificate_not_the_new_one_appearing() {
+    let running = emulator::start(EmulatorConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let base = running.base_url();
+    let mut config = Auth0Config::new(
+        Url::parse(&base).unwrap(),
+        DEFAULT_CLIENT_ID,
+        SecretString::new(DEFAULT_CLIENT_SECRET),
+    );
+    config.rate_per_second = 1000.0;
+    config.burst = 100;
+    let client = Auth0Client::new(config).unwrap();
+    let tenant = Tenant::new("emulator.local", None, None);
+    let dir = tempfile::tempdir().unwrap();
+    let (a_text, a) = certificate(dir.path(), "a", 30);
+    let (b_text, b) = certificate(dir.path(), "b", 365);
+
+    let mut res = resource(None);
+    let step = async |res: &mut SsoConnection, certs: &[&str]| {
+        let now = jiff::Timestamp::now();
+        let claimant = Claimant::new(res, "test", sso_operator::ownership::Adoption::Unowned);
+        let sources = metadata(certs);
+        let synced = reconcile::sync_connection(
+            &client,
+            res,
+            &claimant,
+            &sources,
+            SyncOptions::default(),
+            now,
+        )
+        .await?;
+        res.status = Some(reconcile::synced_status(res, &synced, &tenant, now));
+        Ok::<_, reconcile::SyncError>(())
+    };
+
+    step(&mut res, &[&a_text]).await.unwrap();
+    assert_eq!(held(&base).await, a.sha1_hex(), "first sync: A");
+    // B appears, second and then first: A stays while listed and valid.
+    step(&mut res, &[&a_text, &b_text]).await.unwrap();
+    assert_eq!(held(&base).await, a.sha1_hex(), "A+B: A");
+    step(&mut res, &[&b_text, &a_text]).await.unwrap();
+    assert_eq!(held(&base).await, a.sha1_hex(), "B+A: A");
+    let status = res.status.clone().unwrap();
+    let other = &status.other_signing_certificates[0];
+    assert_eq!(other.sha1_thumbprint, b.sha1_hex());
+    assert!(
+        other
+            .not_selected_because
+            .as_deref()
+            .unwrap()
+            .contains("rollover pending"),
+        "{other:?}"
+    );
+
+    // A pin the metadata does not list: InvalidMetadata, nothing written.
+    let mut pinned = resource(Some(&"0".repeat(64)));
+    pinned.status = res.status.clone();
+    let err = step(&mut pinned, &[&b_text, &a_text]).await.unwrap_err();
+    assert_eq!(err.reason().as_str(), "InvalidMetadata");
+    assert!(err.to_string().contains(&"0".repeat(64)), "{err}");
+    assert!(err.to_string().contains(&b.sha1_hex()), "{err}");
+    assert_eq!(held(&base).await, a.sha1_hex(), "unlisted pin: unchanged");
+
+    // The IdP removes A: B.
+    step(&mut res, &[&b_text]).await.unwrap();
+    assert_eq!(held(&base).await, b.sha1_hex(), "B only: B");
+
+    // A person pins A back (SHA-256, uppercase, with colons) while both are listed.
+    let colons = a
+        .sha256_hex()
+        .to_ascii_uppercase()
+        .as_bytes()
+        .chunks(2)
+        .map(|p| std::str::from_utf8(p).unwrap())
+        .collect::<Vec<_>>()
+        .join(":");
+    let mut pinned = resource(Some(&colons));
+    pinned.status = res.status.clone();
+    step(&mut pinned, &[&b_text, &a_text]).await.unwrap();
+    assert_eq!(held(&base).await, a.sha1_hex(), "pinned: A");
+    let status = pinned.status.clone().unwrap();
+    assert_eq!(
+        status.other_signing_certificates[0]
+            .not_selected_because
+            .as_deref(),
+        Some("not pinned (spec.signingCertificateThumbprint)")
+    );
+}
