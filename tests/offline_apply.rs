@@ -246,7 +246,7 @@ fn apply_refuses_a_foreign_connection_then_adopts_it_keeping_every_foreign_optio
     );
     assert_eq!(
         options["thumbprints"],
-        json!(["8bfee73fb2eeea676a338a1cbb50e7720e98d3ab"]),
+        json!(["036b35fc81a4bdea40b7082a87b79516798326ba"]),
         "Auth0 derived the thumbprint of the Azure certificate we sent as signingCert"
     );
     assert_eq!(after["metadata"]["managed-by"], "sso-operator");
@@ -332,14 +332,15 @@ fn apply_without_credentials_uses_the_embedded_emulator_and_says_so() {
         status["acsUrl"],
         "https://emulator.local/login/callback?connection=acme-azure"
     );
-    // Both certificates are valid; the one with the latest notAfter is used, the other reported.
+    // Both certificates are valid; Entra ID lists the one it signs with first: that one is used,
+    // the other reported with why it was not chosen.
     assert_eq!(
         status["signingCertificate"]["sha1Thumbprint"],
-        "8bfee73fb2eeea676a338a1cbb50e7720e98d3ab"
+        "036b35fc81a4bdea40b7082a87b79516798326ba"
     );
     assert_eq!(
         status["otherSigningCertificates"][0]["sha1Thumbprint"],
-        "036b35fc81a4bdea40b7082a87b79516798326ba"
+        "8bfee73fb2eeea676a338a1cbb50e7720e98d3ab"
     );
     for secret_marker in [
         "-----BEGIN",

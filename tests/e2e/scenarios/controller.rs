@@ -12,7 +12,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const AZURE_SSO: &str =
     "https://login.contoso-example.com/4f2b8c1e-7d3a-4e59-9b61-2c0d5a8e7f13/saml2";
 /// The Azure fixture's certificate with the latest notAfter: the one the operator selects.
-const AZURE_SHA1: &str = "8bfee73fb2eeea676a338a1cbb50e7720e98d3ab";
+const AZURE_SHA1: &str = "036b35fc81a4bdea40b7082a87b79516798326ba";
 const OKTA_SHA1: &str = "4b53172957fc1b59fd11530518ef16ad9d7914dc";
 const OKTA_SHA256: &str = "9688dcb8e6eb11b98eaa273772635949cec1fc85b0dcef1fd123535216cc6a2e";
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::env::{Env, ready_condition, wait_for};
 
-const AZURE_SHA1: &str = "8bfee73fb2eeea676a338a1cbb50e7720e98d3ab";
+const AZURE_SHA1: &str = "036b35fc81a4bdea40b7082a87b79516798326ba";
 const OKTA_SHA1: &str = "4b53172957fc1b59fd11530518ef16ad9d7914dc";
 /// How long the API server stays down.
 const DOWN: Duration = Duration::from_secs(20);

@@ -37,7 +37,7 @@ const EMULATOR_FAULTS: &[&str] = &[
 ];
 
 /// The Azure fixture's certificate with the latest notAfter: the one the operator selects.
-pub(super) const AZURE_SHA1: &str = "8bfee73fb2eeea676a338a1cbb50e7720e98d3ab";
+pub(super) const AZURE_SHA1: &str = "036b35fc81a4bdea40b7082a87b79516798326ba";
 /// The Okta fixture's signing certificate.
 pub(super) const OKTA_SHA1: &str = "4b53172957fc1b59fd11530518ef16ad9d7914dc";
 
