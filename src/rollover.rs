@@ -13,8 +13,9 @@
 //!      the order follows its activation of a new certificate.
 //!    - `adfs`: AD FS lists the new certificate as soon as it creates it (20 days before the
 //!      old one expires) and signs with it only once it promotes it, 5 days later. The newest
-//!      certificate whose notBefore is at least [`ADFS_PROMOTION_SECONDS`] ago is chosen; if
-//!      none is that old, the one in use, else the first listed.
+//!      certificate (latest notBefore, then latest notAfter) whose notBefore is at least
+//!      [`ADFS_PROMOTION_SECONDS`] ago is chosen; if none is that old, the one in use, else the
+//!      first listed.
 //!    - any other provider: the certificate in use (the one last applied) while it stays
 //!      listed and usable; else (first sync, the IdP removed it, or it is about to expire)
 //!      the first listed.
@@ -148,7 +149,13 @@ pub fn choose(
                 .filter(|&i| {
                     now.as_second() - certs[i].not_before.as_second() >= ADFS_PROMOTION_SECONDS
                 })
-                .max_by_key(|&i| (certs[i].not_before, std::cmp::Reverse(i)));
+                .max_by_key(|&i| {
+                    (
+                        certs[i].not_before,
+                        certs[i].not_after,
+                        std::cmp::Reverse(i),
+                    )
+                });
             let index = promoted.or(held).unwrap_or(first);
             Ok(explain(certs, index, now, |c| {
                 let promotion =

@@ -82,8 +82,12 @@ fn metadata(certs: &[&str]) -> Metadata {
 }
 
 fn resource(pin: Option<&str>) -> SsoConnection {
+    resource_for("generic", pin)
+}
+
+fn resource_for(provider: &str, pin: Option<&str>) -> SsoConnection {
     let mut spec = json!({
-        "companyDomain": "acme.com", "connectionName": NAME, "provider": "generic",
+        "companyDomain": "acme.com", "connectionName": NAME, "provider": provider,
         "metadata": {"configMapRef": {"name": "idp", "key": "metadata.xml"}},
     });
     if let Some(pin) = pin {
@@ -114,6 +118,81 @@ async fn held(base: &str) -> String {
         .as_str()
         .unwrap()
         .to_ascii_lowercase()
+}
+
+fn client(base: &str) -> Auth0Client {
+    let mut config = Auth0Config::new(
+        Url::parse(base).unwrap(),
+        DEFAULT_CLIENT_ID,
+        SecretString::new(DEFAULT_CLIENT_SECRET),
+    );
+    config.rate_per_second = 1000.0;
+    config.burst = 100;
+    Auth0Client::new(config).unwrap()
+}
+
+/// Entra ID moves the certificate it signs with to the front; AD FS signs with a new one 5
+/// days after creating it. Each step syncs at the given offset from now.
+#[tokio::test]
+async fn entra_id_and_ad_fs_rollovers_switch_when_the_idp_starts_signing_with_the_new_certificate()
+{
+    let running = emulator::start(EmulatorConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let base = running.base_url();
+    let client = client(&base);
+    let tenant = Tenant::new("emulator.local", None, None);
+    let dir = tempfile::tempdir().unwrap();
+    let (a_text, a) = certificate(dir.path(), "a", 30);
+    let (b_text, b) = certificate(dir.path(), "b", 365);
+    let step = async |res: &mut SsoConnection, certs: &[&str], days: i64| {
+        let now = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * days);
+        let claimant = Claimant::new(res, "test", sso_operator::ownership::Adoption::Unowned);
+        let synced = reconcile::sync_connection(
+            &client,
+            res,
+            &claimant,
+            &metadata(certs),
+            SyncOptions::default(),
+            now,
+        )
+        .await
+        .unwrap();
+        res.status = Some(reconcile::synced_status(res, &synced, &tenant, now));
+    };
+
+    let mut entra = resource_for("azureAd", None);
+    step(&mut entra, &[&a_text], 0).await;
+    assert_eq!(held(&base).await, a.sha1_hex(), "Entra: A");
+    step(&mut entra, &[&a_text, &b_text], 0).await;
+    assert_eq!(
+        held(&base).await,
+        a.sha1_hex(),
+        "Entra: B added inactive, second"
+    );
+    step(&mut entra, &[&b_text, &a_text], 0).await;
+    assert_eq!(held(&base).await, b.sha1_hex(), "Entra: B active, first");
+
+    let mut adfs = resource_for("adfs", None);
+    adfs.status = None;
+    step(&mut adfs, &[&a_text], 0).await;
+    assert_eq!(held(&base).await, a.sha1_hex(), "AD FS: A");
+    for order in [
+        [a_text.as_str(), b_text.as_str()],
+        [b_text.as_str(), a_text.as_str()],
+    ] {
+        step(&mut adfs, &order, 1).await;
+        assert_eq!(
+            held(&base).await,
+            a.sha1_hex(),
+            "AD FS: B listed, not promoted"
+        );
+    }
+    step(&mut adfs, &[&a_text, &b_text], 6).await;
+    assert_eq!(held(&base).await, b.sha1_hex(), "AD FS: B promoted");
 }
 
 #[tokio::test]
