@@ -190,12 +190,24 @@ pub struct DomainClaim {
     pub created: Option<Timestamp>,
     /// The claimed domains, lowercase.
     pub domains: Vec<String>,
+    /// Whether the claim is already applied (the resource is Ready with these domains): an
+    /// established holder is never displaced, whatever the timestamps (they have one-second
+    /// resolution, so two claims made in the same second would otherwise fall to the name).
+    pub established: bool,
 }
 
 impl DomainClaim {
     fn precedes(&self, other: &DomainClaim) -> bool {
-        // A missing timestamp sorts last; the name breaks ties deterministically.
-        let key = |c: &DomainClaim| (c.created.is_none(), c.created, c.resource.clone());
+        // Established claims first; then the oldest (a missing timestamp sorts last); the
+        // name breaks ties deterministically.
+        let key = |c: &DomainClaim| {
+            (
+                !c.established,
+                c.created.is_none(),
+                c.created,
+                c.resource.clone(),
+            )
+        };
         key(self) < key(other)
     }
 }
@@ -361,11 +373,13 @@ mod tests {
             resource: "tenant-a/acme".into(),
             created: at("2026-01-01T00:00:00Z"),
             domains: vec!["acme.com".into()],
+            established: false,
         };
         let new = DomainClaim {
             resource: "tenant-b/hijack".into(),
             created: at("2026-06-01T00:00:00Z"),
             domains: vec!["other.com".into(), "acme.com".into()],
+            established: false,
         };
         assert_eq!(
             domain_conflict(&new, std::slice::from_ref(&old)),
@@ -382,5 +396,13 @@ mod tests {
         assert!(domain_conflict(&twin, std::slice::from_ref(&old)).is_none());
         // A resource never conflicts with itself.
         assert_eq!(domain_conflict(&old, std::slice::from_ref(&old)), None);
+        // An applied claim holds its domain against any newcomer, even one created in the
+        // same second with a name that sorts first.
+        let holder = DomainClaim {
+            established: true,
+            ..old.clone()
+        };
+        assert!(domain_conflict(&twin, std::slice::from_ref(&holder)).is_some());
+        assert!(domain_conflict(&holder, std::slice::from_ref(&twin)).is_none());
     }
 }

@@ -120,6 +120,11 @@ fn claim_of(obj: &SsoConnection) -> DomainClaim {
         resource: format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()),
         created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
         domains: obj.spec.claimed_domains(),
+        established: obj.status.as_ref().is_some_and(|s| {
+            !s.domains.is_empty()
+                && status::find_condition(&s.conditions, status::READY)
+                    .is_some_and(|c| c.status == "True")
+        }),
     }
 }
 
