@@ -131,30 +131,36 @@ pub fn evaluate(
             c.days_remaining = Some(days_remaining(t, now));
         }
     }
-    if let Some(c) = status.signing_certificate.as_mut()
-        && let Ok(t) = c.not_after.parse::<Timestamp>()
-    {
+    let mut track =
+        |label: String, not_after_text: &str, days: &mut Option<i64>, noticed: &mut Option<i64>| {
+            let Ok(t) = not_after_text.parse::<Timestamp>() else {
+                return;
+            };
+            *days = Some(days_remaining(t, now));
+            if let Some(threshold) = notice_due(t, now, &settings.notice_days, *noticed) {
+                *noticed = Some(threshold);
+                notices.push(notice(&label, t, not_after_text, now, threshold));
+            }
+            watched.push(Watched {
+                label,
+                not_after: t,
+                not_after_text: not_after_text.to_string(),
+            });
+        };
+    if let Some(c) = status.signing_certificate.as_mut() {
         let label = format!(
             "IdP signing certificate (subject {}, sha256 {})",
             c.subject,
             short(&c.sha256_fingerprint)
         );
-        c.days_remaining = Some(days_remaining(t, now));
-        if let Some(threshold) = notice_due(t, now, &settings.notice_days, c.noticed_threshold_days)
-        {
-            c.noticed_threshold_days = Some(threshold);
-            notices.push(notice(&label, t, &c.not_after, now, threshold));
-        }
-        watched.push(Watched {
+        track(
             label,
-            not_after: t,
-            not_after_text: c.not_after.clone(),
-        });
+            &c.not_after,
+            &mut c.days_remaining,
+            &mut c.noticed_threshold_days,
+        );
     }
     for c in &mut status.sp_certificates {
-        let Ok(t) = c.not_after.parse::<Timestamp>() else {
-            continue;
-        };
         let label = format!(
             "{} certificate of Secret {} (sha256 {})",
             if c.purpose == "sp-decryption" {
@@ -165,17 +171,12 @@ pub fn evaluate(
             c.secret,
             short(&c.sha256_fingerprint)
         );
-        c.days_remaining = Some(days_remaining(t, now));
-        if let Some(threshold) = notice_due(t, now, &settings.notice_days, c.noticed_threshold_days)
-        {
-            c.noticed_threshold_days = Some(threshold);
-            notices.push(notice(&label, t, &c.not_after, now, threshold));
-        }
-        watched.push(Watched {
+        track(
             label,
-            not_after: t,
-            not_after_text: c.not_after.clone(),
-        });
+            &c.not_after,
+            &mut c.days_remaining,
+            &mut c.noticed_threshold_days,
+        );
     }
     if let Some(earliest) = watched.iter().min_by_key(|w| w.not_after) {
         let (expiring, reason, message) = expiring_condition(earliest, now, settings.warning_days);
