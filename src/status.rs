@@ -191,6 +191,31 @@ fn strip_timestamps(s: &SsoConnectionStatus) -> SsoConnectionStatus {
     s
 }
 
+/// Records in `status` that the IdP signing certificate is stored encrypted in `reference`:
+/// `encryptedSigningCertSecretRef` and `CertificateEncrypted=True`/`Encrypted`.
+pub fn record_encrypted(
+    status: &mut SsoConnectionStatus,
+    reference: crate::crd::SecretKeyRef,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    set_condition(
+        &mut status.conditions,
+        condition(
+            CERTIFICATE_ENCRYPTED,
+            true,
+            Reason::Encrypted,
+            &format!(
+                "IdP signing certificate stored encrypted in Secret {} key {}",
+                reference.name, reference.key
+            ),
+            generation,
+            now,
+        ),
+    );
+    status.encrypted_signing_cert_secret_ref = Some(reference);
+}
+
 /// Cuts a message to `max` characters on a character boundary, marking the cut.
 pub fn truncate(message: &str, max: usize) -> String {
     if message.chars().count() <= max {

@@ -21,7 +21,7 @@ use sso_operator::emulator::{
 use sso_operator::offline::{Manifests, load_manifests};
 use sso_operator::reconcile::{self, SyncOptions, Tenant};
 use sso_operator::secret::SecretString;
-use sso_operator::status::{self, ALL_REASONS, CERTIFICATE_ENCRYPTED, Reason};
+use sso_operator::status::{self, ALL_REASONS, Reason};
 
 const SCRIPT: &str = "deploy/argocd/health.lua";
 const FIXTURES: &str = "tests/fixtures/gitops";
@@ -382,21 +382,7 @@ fn with_certificate_encrypted(
         name: obj.signing_cert_secret_name(),
         key: CIPHERTEXT_KEY.to_string(),
     };
-    status::set_condition(
-        &mut status.conditions,
-        status::condition(
-            CERTIFICATE_ENCRYPTED,
-            true,
-            Reason::Encrypted,
-            &format!(
-                "IdP signing certificate stored encrypted in Secret {} key {}",
-                reference.name, reference.key
-            ),
-            obj.metadata.generation,
-            now,
-        ),
-    );
-    status.encrypted_signing_cert_secret_ref = Some(reference);
+    status::record_encrypted(&mut status, reference, obj.metadata.generation, now);
     status
 }
 

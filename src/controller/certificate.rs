@@ -153,21 +153,7 @@ pub(super) async fn apply_encryption_outcome(
         .map(|c| c.status == "True");
     match outcome {
         Encrypted::Stored(reference) => {
-            status.encrypted_signing_cert_secret_ref = Some(reference.clone());
-            status::set_condition(
-                &mut status.conditions,
-                status::condition(
-                    CERTIFICATE_ENCRYPTED,
-                    true,
-                    Reason::Encrypted,
-                    &format!(
-                        "IdP signing certificate stored encrypted in Secret {} key {}",
-                        reference.name, reference.key
-                    ),
-                    obj.metadata.generation,
-                    now,
-                ),
-            );
+            status::record_encrypted(status, reference, obj.metadata.generation, now);
             false
         }
         Encrypted::Failed(why) => {
