@@ -146,8 +146,13 @@ struct DomainAliases {
     ours_before: Vec<String>,
 }
 
+/// The `domain_aliases` a connection holds, lowercase (none when its options are unreadable).
+pub fn domain_aliases_of(conn: &Connection) -> Vec<String> {
+    DomainAliases::current(conn.options_object().and_then(|o| o.get(DOMAIN_ALIASES)))
+}
+
 impl DomainAliases {
-    /// Aliases the connection holds, lowercase.
+    /// Aliases an options value holds, lowercase.
     fn current(current: Option<&Value>) -> Vec<String> {
         current
             .and_then(Value::as_array)

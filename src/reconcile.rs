@@ -121,19 +121,7 @@ async fn check_domain_aliases_elsewhere(
     if !res.spec.restrict_sso_only {
         return Ok(());
     }
-    let aliases_of = |c: &Connection| -> Vec<String> {
-        c.options_object()
-            .and_then(|o| o.get("domain_aliases"))
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|d| d.as_str())
-                    .map(str::to_ascii_lowercase)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let held = current.map(aliases_of).unwrap_or_default();
+    let held = current.map(plan::domain_aliases_of).unwrap_or_default();
     let adding: Vec<String> = res
         .spec
         .claimed_domains()
@@ -152,7 +140,10 @@ async fn check_domain_aliases_elsewhere(
         if Some(other.id.as_str()) == own_id || other.name == res.connection_name() {
             continue;
         }
-        if let Some(domain) = aliases_of(&other).into_iter().find(|d| adding.contains(d)) {
+        if let Some(domain) = plan::domain_aliases_of(&other)
+            .into_iter()
+            .find(|d| adding.contains(d))
+        {
             return Err(SyncError::Denied {
                 reason: Reason::DomainConflict,
                 message: format!(
