@@ -47,6 +47,14 @@ impl TenantKey {
         }
     }
 
+    /// The tenant `res` uses (its `tenantRef`, in its namespace).
+    pub fn of_resource(res: &crate::crd::SsoConnection) -> TenantKey {
+        TenantKey::of(
+            res.spec.tenant_ref.as_ref(),
+            res.metadata.namespace.as_deref().unwrap_or_default(),
+        )
+    }
+
     /// `ClusterAuth0Tenant/NAME` or `Auth0Tenant/NAME`, as in `status.tenant`; `None` for the
     /// flags' tenant.
     pub fn status_name(&self) -> Option<String> {

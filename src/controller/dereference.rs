@@ -25,7 +25,7 @@ pub(super) struct Admitted {
 /// Resolves the tenant of `obj` and checks the policy and the domain claims.
 pub(super) async fn admit(obj: &SsoConnection, ctx: &Context) -> Result<Admitted, SyncError> {
     let ns = obj.namespace().unwrap_or_default();
-    let key = TenantKey::of(obj.spec.tenant_ref.as_ref(), &ns);
+    let key = TenantKey::of_resource(obj);
     forget_if_deleted(ctx, &key);
     let tenant = ctx.tenants.resolve(&key).map_err(|u| SyncError::Denied {
         reason: u.reason,
@@ -52,12 +52,7 @@ pub(super) async fn admit(obj: &SsoConnection, ctx: &Context) -> Result<Admitted
             .iter()
             .filter(|o| o.metadata.deletion_timestamp.is_none() && o.spec.restrict_sso_only)
             .filter(|o| !denied_a_claim(o))
-            .filter(|o| {
-                TenantKey::of(
-                    o.spec.tenant_ref.as_ref(),
-                    &o.namespace().unwrap_or_default(),
-                ) == key
-            })
+            .filter(|o| TenantKey::of_resource(o) == key)
             .map(|o| claim_of(o))
             .collect();
         if let Some((domain, holder)) = policy::domain_conflict(&mine, &others) {

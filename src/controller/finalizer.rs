@@ -134,8 +134,7 @@ async fn cleanup_in_auth0(obj: &SsoConnection, ctx: &Context) -> Result<Cleanup,
     let Some(id) = obj.status.as_ref().and_then(|s| s.connection_id.clone()) else {
         return Ok(Cleanup::Nothing);
     };
-    let ns = obj.namespace().unwrap_or_default();
-    let key = TenantKey::of(obj.spec.tenant_ref.as_ref(), &ns);
+    let key = TenantKey::of_resource(obj);
     // A tenant that is not Ready may still have working credentials (e.g. a missing scope
     // unrelated to deletion): try its client; a missing tenant cannot be reached at all.
     let tenant = ctx

@@ -131,8 +131,7 @@ pub async fn reconcile(
             ctx.metrics.count_error(reason);
             let mut status = reconcile::failed_status(&obj, &err, now);
             if status.tenant.is_none() {
-                status.tenant =
-                    crate::tenants::TenantKey::of(obj.spec.tenant_ref.as_ref(), &ns).status_name();
+                status.tenant = crate::tenants::TenantKey::of_resource(&obj).status_name();
             }
             // The certificates last applied are still the ones in Auth0: their expiry keeps
             // being reported while syncs fail.

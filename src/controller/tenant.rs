@@ -219,12 +219,7 @@ fn count_connections(ctx: &Context, key: &TenantKey) -> u32 {
         store
             .state()
             .iter()
-            .filter(|s| {
-                TenantKey::of(
-                    s.spec.tenant_ref.as_ref(),
-                    &s.namespace().unwrap_or_default(),
-                ) == *key
-            })
+            .filter(|s| TenantKey::of_resource(s) == *key)
             .count() as u32
     })
 }
@@ -244,12 +239,7 @@ fn wake_waiting_connections(ctx: &Context, key: &TenantKey) {
                 c.reason == Reason::TenantNotReady.as_str()
                     || c.reason == Reason::TenantNotFound.as_str()
             });
-        if waiting
-            && TenantKey::of(
-                sso.spec.tenant_ref.as_ref(),
-                &sso.namespace().unwrap_or_default(),
-            ) == *key
-        {
+        if waiting && TenantKey::of_resource(&sso) == *key {
             let _ = trigger.unbounded_send(ObjectRef::from_obj(&*sso));
         }
     }
