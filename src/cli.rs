@@ -163,6 +163,11 @@ pub struct OfflineArgs {
     #[arg(short = 'o', long = "output", value_enum, default_value_t)]
     pub output: OutputFormat,
     /// Namespace for manifests that name none.
+    /// Let `spec.metadata.url` reach loopback, private and link-local addresses (and plain
+    /// http there): for IdPs inside the cluster, and tests. Cloud metadata endpoints stay
+    /// refused.
+    #[arg(long, env = "SSO_ALLOW_PRIVATE_METADATA_URLS", default_value_t = false)]
+    pub allow_private_metadata_urls: bool,
     #[arg(short = 'n', long, default_value = "default")]
     pub namespace: String,
     #[command(flatten)]
@@ -218,6 +223,11 @@ pub struct RunArgs {
         default_value = "90,30,7,1"
     )]
     pub certificate_notice_days: Vec<u32>,
+    /// Let `spec.metadata.url` reach loopback, private and link-local addresses (and plain
+    /// http there): for IdPs inside the cluster, and tests. Cloud metadata endpoints stay
+    /// refused.
+    #[arg(long, env = "SSO_ALLOW_PRIVATE_METADATA_URLS", default_value_t = false)]
+    pub allow_private_metadata_urls: bool,
     /// Reconciles running at once.
     #[arg(long, env = "SSO_CONCURRENCY", default_value_t = 4)]
     pub concurrency: u16,
@@ -271,6 +281,10 @@ mod tests {
         assert_eq!(args.certificate_warning_days, 14);
         assert_eq!(args.certificate_notice_days, [60, 14, 2]);
         let args = run_args(&[]);
+        assert!(
+            !args.allow_private_metadata_urls,
+            "private metadata URLs are refused by default"
+        );
         assert_eq!(args.certificate_warning_days, 30);
         assert_eq!(args.certificate_notice_days, [90, 30, 7, 1]);
     }

@@ -7,6 +7,8 @@
 //!
 //! - [`crd`]: SsoConnection spec/status, the public contract.
 //! - [`metadata`]: federation metadata XML → `IdpMetadata` (streaming, bounded).
+//! - [`metadata_url`]: `spec.metadata.url`: fetching under SSRF rules, refresh schedule, last
+//!   good document.
 //! - [`certs`]: X.509 parsing, fingerprints, Auth0's `signingCert` encoding.
 //! - [`plan`]: desired samlp options, read-merge-write, diff.
 //! - [`status`]: conditions, reasons, SP endpoints.
@@ -37,6 +39,7 @@ pub mod encrypt;
 pub mod expiry;
 pub mod inspect;
 pub mod metadata;
+pub mod metadata_url;
 pub mod metrics;
 pub mod offline;
 pub mod ownership;

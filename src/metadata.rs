@@ -962,7 +962,7 @@ fn earliest_date_time<'a>(values: impl Iterator<Item = &'a str>) -> Option<Strin
 }
 
 /// xs:dateTime; a value without a time zone is taken as UTC.
-fn parse_date_time(value: &str) -> Option<Timestamp> {
+pub(crate) fn parse_date_time(value: &str) -> Option<Timestamp> {
     let value = value.trim();
     value.parse::<Timestamp>().ok().or_else(|| {
         let civil: jiff::civil::DateTime = value.parse().ok()?;

@@ -18,7 +18,7 @@ use crate::crd::{
 use crate::emulator;
 use crate::ownership::Adoption;
 use crate::plan::ChangeKind;
-use crate::reconcile::{self, Claimant, Sources, SyncError, SyncOptions, Tenant};
+use crate::reconcile::{self, Claimant, Sources, SyncError, SyncOptions, Tenant, UrlDocument};
 use crate::status::Reason;
 use crate::tenants::{ClientDefaults, tenant_config};
 
@@ -58,6 +58,8 @@ pub struct Manifests {
     tenants: BTreeMap<(String, String), Auth0Tenant>,
     /// Documents of other kinds that were ignored, as `kind name` strings.
     pub ignored: Vec<String>,
+    /// `--allow-private-metadata-urls` for `metadata.url` sources, fetched once per run.
+    pub allow_private_metadata_urls: bool,
 }
 
 impl Manifests {
@@ -102,6 +104,39 @@ impl Manifests {
 }
 
 impl Sources for Manifests {
+    /// `metadata.url` is fetched as the operator would (same address rules), without a cache.
+    async fn url_document(&self, res: &SsoConnection) -> Result<UrlDocument, SyncError> {
+        let source = &res.spec.metadata;
+        let url = source.url.as_deref().unwrap_or_default();
+        let request = crate::metadata_url::fetch::Request {
+            url,
+            ca_bundle: source.ca_bundle.as_deref(),
+            allow_private: self.allow_private_metadata_urls,
+            ..Default::default()
+        };
+        match crate::metadata_url::fetch::fetch(&request).await {
+            Ok(crate::metadata_url::fetch::Fetched::Document { body, .. }) => Ok(UrlDocument {
+                sha256: crate::reconcile::sha256_hex(&body),
+                xml: std::sync::Arc::new(body),
+            }),
+            Ok(crate::metadata_url::fetch::Fetched::NotModified) => {
+                Err(SyncError::MetadataUnreachable(
+                    "the metadata server answered 304 Not Modified to a request without conditions"
+                        .into(),
+                ))
+            }
+            Err(crate::metadata_url::fetch::FetchError::Refused(message)) => {
+                Err(SyncError::Denied {
+                    reason: crate::status::Reason::MetadataUrlNotAllowed,
+                    message,
+                })
+            }
+            Err(crate::metadata_url::fetch::FetchError::Unreachable(message)) => {
+                Err(SyncError::MetadataUnreachable(message))
+            }
+        }
+    }
+
     async fn config_map(
         &self,
         namespace: &str,
@@ -330,7 +365,10 @@ pub async fn connect(args: &crate::cli::Auth0Args) -> Result<Target, String> {
 /// connection is (or would be) in sync, 1 when any failed, 2 on unusable input.
 pub async fn run(args: &OfflineArgs, apply: bool) -> ExitCode {
     let manifests = match load_manifests(&args.files, &args.namespace) {
-        Ok(m) => m,
+        Ok(m) => Manifests {
+            allow_private_metadata_urls: args.allow_private_metadata_urls,
+            ..m
+        },
         Err(e) => {
             eprintln!("sso-operator: {e}");
             return ExitCode::from(2);

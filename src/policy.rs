@@ -52,6 +52,13 @@ pub enum Violation {
         /// The client id.
         client: String,
     },
+    /// `spec.metadata.url` names a host outside `allowedMetadataHosts`.
+    MetadataHostNotAllowed {
+        /// The URL's host (or the whole value when it has none).
+        host: String,
+        /// The tenant's allowed hosts.
+        allowed: Vec<String>,
+    },
     /// The connection name lacks the required prefix.
     NamePrefix {
         /// The connection name.
@@ -69,6 +76,7 @@ impl Violation {
                 Reason::TenantNotAllowed
             }
             Violation::DomainNotAllowed { .. } => Reason::DomainNotAllowed,
+            Violation::MetadataHostNotAllowed { .. } => Reason::MetadataUrlNotAllowed,
             Violation::ClientNotAllowed { .. } | Violation::NamePrefix { .. } => {
                 Reason::InvalidSpec
             }
@@ -94,6 +102,10 @@ impl Violation {
             ),
             Violation::ClientNotAllowed { client } => format!(
                 "spec.enabledClients names the application {client}, which the tenant's spec.policy.allowedClients does not list; remove it, or ask the cluster administrator to allow it"
+            ),
+            Violation::MetadataHostNotAllowed { host, allowed } => format!(
+                "spec.metadata.url names the host {host}, which the tenant's spec.policy.allowedMetadataHosts does not list ({}); nothing was fetched or sent to Auth0; use the IdP's published metadata host, or ask the cluster administrator to allow it",
+                allowed.join(", ")
             ),
             Violation::NamePrefix { name, prefix } => format!(
                 "the Auth0 connection name {name:?} must start with {prefix:?} (the tenant's spec.policy.connectionNamePrefix); set spec.connectionName accordingly"
@@ -121,6 +133,16 @@ pub fn domain_granted(domain: &str, granted: &[String]) -> bool {
     granted
         .iter()
         .any(|g| domain == *g || domain.ends_with(&format!(".{g}")))
+}
+
+/// Whether `host` (lowercase) is `pattern`, or a subdomain when the pattern is `*.domain`.
+pub fn host_matches(host: &str, pattern: &str) -> bool {
+    let pattern = pattern.trim().trim_end_matches('.').to_ascii_lowercase();
+    let host = host.trim_end_matches('.');
+    match pattern.strip_prefix("*.") {
+        Some(parent) => host.ends_with(&format!(".{parent}")),
+        None => host == pattern,
+    }
 }
 
 /// The adoption rule of a tenant policy.
@@ -168,6 +190,18 @@ pub fn check(
         return Err(Violation::ClientNotAllowed {
             client: client.clone(),
         });
+    }
+    if let (Some(allowed), Some(url)) = (&policy.allowed_metadata_hosts, &spec.metadata.url) {
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+            .unwrap_or_else(|| url.clone());
+        if !allowed.iter().any(|pattern| host_matches(&host, pattern)) {
+            return Err(Violation::MetadataHostNotAllowed {
+                host,
+                allowed: allowed.clone(),
+            });
+        }
     }
     if let Some(prefix) = &policy.connection_name_prefix {
         let prefix = prefix.replace("{namespace}", &namespace.name);

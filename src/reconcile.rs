@@ -57,6 +57,18 @@ pub trait Sources {
         namespace: &str,
         name: &str,
     ) -> impl Future<Output = Result<Option<BTreeMap<String, Vec<u8>>>, String>> + Send;
+    /// The last good document of `metadata.url` for `res`, as the caller fetched it (see
+    /// [`crate::metadata_url`]): its XML and SHA-256. Where URLs are not fetched, an error.
+    fn url_document(
+        &self,
+        _res: &SsoConnection,
+    ) -> impl Future<Output = Result<UrlDocument, SyncError>> + Send {
+        async {
+            Err(SyncError::MetadataUnreachable(
+                "metadata.url is not fetched here".to_string(),
+            ))
+        }
+    }
     /// Whether the SsoConnection `namespace/name` (with `uid`, when given) no longer exists, so
     /// that an ownership marker naming it in this cluster is stale. Where this cannot be
     /// known, the owner counts as live.
@@ -68,6 +80,15 @@ pub trait Sources {
     ) -> impl Future<Output = Result<bool, String>> + Send {
         async { Ok(false) }
     }
+}
+
+/// A metadata document fetched from `metadata.url`.
+#[derive(Debug, Clone)]
+pub struct UrlDocument {
+    /// The XML.
+    pub xml: std::sync::Arc<Vec<u8>>,
+    /// Lowercase hex SHA-256 of the XML.
+    pub sha256: String,
 }
 
 /// Who syncs: the resource's identity in the ownership marker, and what its tenant lets it
@@ -199,6 +220,9 @@ pub enum SyncError {
     /// A referenced Secret is missing.
     #[error("{0}")]
     SecretNotFound(String),
+    /// `metadata.url` has not given a usable document (yet).
+    #[error("{0}")]
+    MetadataUnreachable(String),
     /// The plan refused to touch the connection.
     #[error("{}", .0.message())]
     Refused(Refusal),
@@ -241,6 +265,7 @@ impl SyncError {
             SyncError::MetadataNotFound(_) => Reason::MetadataNotFound,
             SyncError::InvalidMetadata(_) => Reason::InvalidMetadata,
             SyncError::SecretNotFound(_) => Reason::SecretNotFound,
+            SyncError::MetadataUnreachable(_) => Reason::MetadataUnreachable,
             SyncError::Refused(r) => r.reason(),
             SyncError::Denied { reason, .. } => *reason,
             SyncError::Auth0(e) => e.reason(),
@@ -252,7 +277,7 @@ impl SyncError {
     pub fn is_transient(&self) -> bool {
         match self {
             SyncError::Auth0(e) => e.is_transient(),
-            SyncError::Kubernetes { .. } => true,
+            SyncError::Kubernetes { .. } | SyncError::MetadataUnreachable(_) => true,
             _ => false,
         }
     }
@@ -342,10 +367,9 @@ pub async fn sync_connection<S: Sources + Sync>(
     let idp =
         parse_idp_metadata(&xml, res.spec.metadata.entity_id.as_deref(), now).map_err(|e| {
             SyncError::InvalidMetadata(format!(
-                "{} in ConfigMap {namespace}/{} key {}: {e}",
+                "{} in {}: {e}",
                 e.kind(),
-                metadata_source.config_map,
-                metadata_source.key
+                describe_source(&metadata_source, &namespace)
             ))
         })?;
     let mut idp = idp;
@@ -369,8 +393,8 @@ pub async fn sync_connection<S: Sources + Sync>(
     )
     .map_err(|message| {
         SyncError::InvalidMetadata(format!(
-            "{message} (ConfigMap {namespace}/{} key {})",
-            metadata_source.config_map, metadata_source.key
+            "{message} ({})",
+            describe_source(&metadata_source, &namespace)
         ))
     })?;
     idp.selected = choice.index;
@@ -678,6 +702,7 @@ pub fn check_spec(res: &SsoConnection) -> Result<(), SyncError> {
             "spec.signingCertificateThumbprint {pin:?} is not a SHA-1 (40 hex digits) or SHA-256 (64 hex digits) fingerprint"
         )));
     }
+    check_metadata_source(&res.spec.metadata)?;
     let domains = res.spec.claimed_domains();
     if domains.is_empty() {
         return Err(SyncError::InvalidSpec(
@@ -699,6 +724,21 @@ pub fn check_spec(res: &SsoConnection) -> Result<(), SyncError> {
             "spec.enabledClients contains an empty client id {c:?}"
         )));
     }
+    Ok(())
+}
+
+/// The metadata source's own rules (the CRD's CEL rules, for servers that did not run them).
+fn check_metadata_source(source: &crate::crd::MetadataSource) -> Result<(), SyncError> {
+    if source.config_map_ref.is_some() == source.url.is_some() {
+        return Err(SyncError::InvalidSpec(ONE_METADATA_SOURCE.to_string()));
+    }
+    if source.url.is_none() && (source.ca_bundle.is_some() || source.refresh_interval.is_some()) {
+        return Err(SyncError::InvalidSpec(
+            "spec.metadata.caBundle and spec.metadata.refreshInterval apply only to spec.metadata.url".into(),
+        ));
+    }
+    crate::metadata_url::schedule::refresh_interval(source.refresh_interval.as_deref())
+        .map_err(SyncError::InvalidSpec)?;
     Ok(())
 }
 
@@ -736,7 +776,22 @@ async fn read_metadata<S: Sources>(
     namespace: &str,
     sources: &S,
 ) -> Result<(Vec<u8>, MetadataSourceStatus), SyncError> {
-    let r = &res.spec.metadata.config_map_ref;
+    let source = &res.spec.metadata;
+    let r = match (&source.config_map_ref, &source.url) {
+        (Some(r), None) => r,
+        (None, Some(url)) => {
+            let doc = sources.url_document(res).await?;
+            return Ok((
+                doc.xml.to_vec(),
+                MetadataSourceStatus {
+                    url: Some(url.clone()),
+                    sha256: doc.sha256,
+                    ..MetadataSourceStatus::default()
+                },
+            ));
+        }
+        _ => return Err(SyncError::InvalidSpec(ONE_METADATA_SOURCE.to_string())),
+    };
     let data = sources
         .config_map(namespace, &r.name)
         .await
@@ -762,11 +817,30 @@ async fn read_metadata<S: Sources>(
     Ok((
         xml,
         MetadataSourceStatus {
-            config_map: r.name.clone(),
-            key: r.key.clone(),
+            config_map: Some(r.name.clone()),
+            key: Some(r.key.clone()),
             sha256,
+            ..MetadataSourceStatus::default()
         },
     ))
+}
+
+const ONE_METADATA_SOURCE: &str =
+    "set exactly one of spec.metadata.configMapRef and spec.metadata.url";
+
+/// Where a metadata document came from, for messages: `ConfigMap ns/name key k` or
+/// `metadata.url https://…` (without its query).
+pub fn describe_source(source: &MetadataSourceStatus, namespace: &str) -> String {
+    match (&source.config_map, &source.key, &source.url) {
+        (Some(cm), Some(key), _) => format!("ConfigMap {namespace}/{cm} key {key}"),
+        (_, _, Some(url)) => format!(
+            "metadata.url {}",
+            url::Url::parse(url)
+                .map(|u| crate::metadata_url::fetch::shown(&u))
+                .unwrap_or_else(|_| url.clone())
+        ),
+        _ => "the metadata".to_string(),
+    }
 }
 
 /// Lowercase hex SHA-256, as `status.metadataSource.sha256` records the metadata document.

@@ -24,6 +24,11 @@ pub enum Reason {
     MetadataNotFound,
     /// The metadata XML is unusable.
     InvalidMetadata,
+    /// `metadata.url` has never answered with a usable document.
+    MetadataUnreachable,
+    /// `metadata.url` is refused: its scheme, its address (loopback, private, link-local,
+    /// cloud metadata) or the tenant's `allowedMetadataHosts`.
+    MetadataUrlNotAllowed,
     /// A referenced key-pair Secret does not exist.
     SecretNotFound,
     /// Auth0 answered 4xx.
@@ -72,6 +77,8 @@ impl Reason {
             Reason::InvalidSpec => "InvalidSpec",
             Reason::MetadataNotFound => "MetadataNotFound",
             Reason::InvalidMetadata => "InvalidMetadata",
+            Reason::MetadataUnreachable => "MetadataUnreachable",
+            Reason::MetadataUrlNotAllowed => "MetadataUrlNotAllowed",
             Reason::SecretNotFound => "SecretNotFound",
             Reason::Auth0Rejected => "Auth0Rejected",
             Reason::Auth0Unavailable => "Auth0Unavailable",
@@ -99,7 +106,10 @@ impl Reason {
     pub fn is_transient(self) -> bool {
         matches!(
             self,
-            Reason::Auth0Unavailable | Reason::Deleting | Reason::TenantNotReady
+            Reason::Auth0Unavailable
+                | Reason::Deleting
+                | Reason::TenantNotReady
+                | Reason::MetadataUnreachable
         )
     }
 
@@ -110,11 +120,13 @@ impl Reason {
 }
 
 /// Every reason, for metrics label pre-registration and docs.
-pub const ALL_REASONS: [Reason; 23] = [
+pub const ALL_REASONS: [Reason; 25] = [
     Reason::Synced,
     Reason::InvalidSpec,
     Reason::MetadataNotFound,
     Reason::InvalidMetadata,
+    Reason::MetadataUnreachable,
+    Reason::MetadataUrlNotAllowed,
     Reason::SecretNotFound,
     Reason::Auth0Rejected,
     Reason::Auth0Unavailable,

@@ -5,6 +5,7 @@ local TRANSIENT_REASONS = {
   Auth0Unavailable = true, -- Auth0 answered 5xx or 429, or did not answer; retried with backoff
   Deleting = true,         -- deleting the Auth0 connection failed; retried
   TenantNotReady = true,   -- the tenant is being verified, or Auth0 is unreachable for it
+  MetadataUnreachable = true, -- metadata.url has not answered with a document yet; retried
 }
 
 local hs = {}

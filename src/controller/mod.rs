@@ -4,6 +4,7 @@
 //! - [`watches`]: what is watched and how changes map to SsoConnections;
 //! - [`sources`]: reading referenced ConfigMaps and Secrets;
 //! - [`reconcile`]: one SsoConnection reconcile, phase by phase;
+//! - [`metadata_source`]: `spec.metadata.url` in a reconcile (refresh, gate, status);
 //! - [`finalizer`]: the finalizer and deletion in Auth0;
 //! - [`certificate`]: the encrypted certificate Secret;
 //! - [`report`]: status writes and Events;
@@ -13,6 +14,7 @@ mod certificate;
 mod dereference;
 mod finalizer;
 mod health;
+mod metadata_source;
 mod outcome;
 mod reconcile;
 mod report;
@@ -86,6 +88,10 @@ pub struct Context {
     pub resync: Duration,
     /// Certificate expiry warning window and notice thresholds.
     pub expiry: crate::expiry::ExpirySettings,
+    /// `--allow-private-metadata-urls`.
+    pub allow_private_metadata_urls: bool,
+    /// The state of each resource's `metadata.url` (last good document, next fetch).
+    pub metadata_urls: crate::metadata_url::cache::Cache<ObjectRef<SsoConnection>>,
     /// Metrics.
     pub metrics: Metrics,
     /// Event recorder.
@@ -127,6 +133,8 @@ pub struct Settings {
     pub resync: Duration,
     /// Certificate expiry warning window and notice thresholds.
     pub expiry: crate::expiry::ExpirySettings,
+    /// `--allow-private-metadata-urls`.
+    pub allow_private_metadata_urls: bool,
 }
 
 impl Context {
@@ -149,6 +157,8 @@ impl Context {
             encryptor,
             resync: settings.resync,
             expiry: settings.expiry,
+            allow_private_metadata_urls: settings.allow_private_metadata_urls,
+            metadata_urls: Default::default(),
             metrics,
             store: OnceLock::new(),
             cluster_tenants: OnceLock::new(),
@@ -461,6 +471,7 @@ pub async fn run(args: crate::cli::RunArgs) -> Result<(), String> {
                     .map(|d| i64::from(*d))
                     .collect::<Vec<_>>(),
             ),
+            allow_private_metadata_urls: args.allow_private_metadata_urls,
         },
         metrics.clone(),
         reporter,

@@ -14,6 +14,7 @@ use kube::{Api, ResourceExt};
 use super::certificate::{apply_encryption_outcome, store_certificate};
 use super::dereference::admit;
 use super::finalizer::{cleanup, set_finalizer};
+use super::metadata_source::{self, Gate};
 use super::outcome::{self, Requeue};
 use super::report::{publish, write_status};
 use super::sources::KubeSources;
@@ -21,7 +22,7 @@ use super::{Context, ControllerError, FINALIZER, PendingEncryption, backoff, jit
 use crate::auth0::Auth0Error;
 use crate::crd::{SsoConnection, SsoConnectionStatus};
 use crate::reconcile::{self, Sources, SyncError, SyncOptions};
-use crate::status::{self, READY};
+use crate::status::{self, READY, Reason};
 
 /// Reconciles one SsoConnection.
 pub async fn reconcile(
@@ -35,6 +36,7 @@ pub async fn reconcile(
     let has_finalizer = obj.finalizers().iter().any(|f| f == FINALIZER);
 
     if obj.metadata.deletion_timestamp.is_some() {
+        ctx.metadata_urls.remove(&ObjectRef::from_obj(&*obj));
         if has_finalizer {
             cleanup(&obj, &ctx, &api, &name).await?;
         }
@@ -50,8 +52,9 @@ pub async fn reconcile(
     let now = Timestamp::now();
     let key = ObjectRef::from_obj(&*obj);
     let old_status = obj.status.clone().unwrap_or_default();
-    let sources = KubeSources {
+    let mut sources = KubeSources {
         client: ctx.client.clone(),
+        url_document: None,
     };
 
     // Encryption failed after a successful sync, and neither the spec nor the metadata changed
@@ -63,32 +66,68 @@ pub async fn reconcile(
         return Ok(action);
     }
 
+    let mut url_state = None;
     let result = match admit(&obj, &ctx).await {
         Ok(admitted) => {
-            let recheck_clients = old_status
-                .last_sync_time
+            // A URL source: the document first (refreshed when due); without one nothing is
+            // sent to Auth0.
+            url_state = metadata_source::refresh(&obj, &ctx, &key, now).await;
+            let gate = url_state
                 .as_ref()
-                .is_none_or(|t| now.duration_since(t.0).as_secs() >= ctx.resync.as_secs() as i64);
-            reconcile::sync_connection(
-                &admitted.tenant.client,
-                &obj,
-                &admitted.claimant,
-                &sources,
-                SyncOptions {
-                    dry_run: false,
-                    recheck_clients,
-                },
-                now,
-            )
-            .await
-            .map(|synced| (synced, admitted))
+                .map(|state| metadata_source::gate(&obj, state, &old_status));
+            match gate {
+                None | Some(Gate::Use(_)) => {
+                    if let Some(Gate::Use(doc)) = gate {
+                        sources.url_document = Some(doc);
+                    }
+                    let recheck_clients = old_status.last_sync_time.as_ref().is_none_or(|t| {
+                        now.duration_since(t.0).as_secs() >= ctx.resync.as_secs() as i64
+                    });
+                    reconcile::sync_connection(
+                        &admitted.tenant.client,
+                        &obj,
+                        &admitted.claimant,
+                        &sources,
+                        SyncOptions {
+                            dry_run: false,
+                            recheck_clients,
+                        },
+                        now,
+                    )
+                    .await
+                    .map(|synced| (synced, admitted))
+                }
+                Some(Gate::Hold) => {
+                    let state = url_state.as_ref().ok_or(ControllerError::Unnamed)?;
+                    return hold(&obj, &ctx, &api, &name, state, &old_status, now).await;
+                }
+                Some(Gate::Fail(err)) => Err(err),
+            }
         }
         Err(denied) => Err(denied),
     };
-    let (mut new_status, action, verified) = match result {
+    let (mut new_status, delay, verified) = match result {
         Ok((synced, admitted)) => {
             let mut status = reconcile::synced_status(&obj, &synced, &admitted.tenant.facts, now);
             status.tenant = admitted.tenant.key.status_name();
+            if let Some(state) = &url_state {
+                status.metadata_source = Some(metadata_source::url_status(
+                    state,
+                    Some(&synced.metadata_source),
+                    &old_status,
+                ));
+                if let Some(note) = metadata_source::stale_notice(state, &old_status, &ns) {
+                    publish(
+                        &ctx,
+                        &obj,
+                        EventType::Warning,
+                        Reason::MetadataUnreachable.as_str(),
+                        "RefreshMetadata",
+                        &note,
+                    )
+                    .await;
+                }
+            }
             // Recomputed at every verified sync (at least daily): the written status carries
             // the fresh CertificateExpiring condition and what was noticed.
             check_certificates(&obj, &ctx, &mut status, now).await;
@@ -112,14 +151,14 @@ pub async fn reconcile(
             {
                 publish(&ctx, &obj, EventType::Normal, "Synced", action, &note).await;
             }
-            let action = if retry_encryption {
+            let delay = if retry_encryption {
                 let n = ctx.record_failure(&key);
-                Action::requeue(backoff(n, None).min(jittered(ctx.resync)))
+                backoff(n, None).min(jittered(ctx.resync))
             } else {
                 ctx.clear_failures(&key);
-                Action::requeue(jittered(ctx.resync))
+                jittered(ctx.resync)
             };
-            (status, action, true)
+            (status, Some(delay), true)
         }
         // An API server hiccup says nothing about the resource: retry, keep its status.
         Err(err @ SyncError::Kubernetes { .. }) => {
@@ -132,6 +171,10 @@ pub async fn reconcile(
             let mut status = reconcile::failed_status(&obj, &err, now);
             if status.tenant.is_none() {
                 status.tenant = crate::tenants::TenantKey::of_resource(&obj).status_name();
+            }
+            if let Some(state) = &url_state {
+                status.metadata_source =
+                    Some(metadata_source::url_status(state, None, &old_status));
             }
             // The certificates last applied are still the ones in Auth0: their expiry keeps
             // being reported while syncs fail.
@@ -154,20 +197,23 @@ pub async fn reconcile(
                 SyncError::Auth0(Auth0Error::RateLimited { retry_after, .. }) => Some(*retry_after),
                 _ => None,
             };
-            let action = match outcome::after_failure(reason, err.is_transient(), retry_after) {
-                Requeue::Backoff { floor } => {
-                    Action::requeue(backoff(ctx.record_failure(&key), floor))
+            let delay = match outcome::after_failure(reason, err.is_transient(), retry_after) {
+                // A URL that failed is retried on its own schedule (the fetch's backoff).
+                Requeue::Backoff { .. } if err.reason() == Reason::MetadataUnreachable => {
+                    ctx.clear_failures(&key);
+                    None
                 }
+                Requeue::Backoff { floor } => Some(backoff(ctx.record_failure(&key), floor)),
                 Requeue::After(d) => {
                     ctx.clear_failures(&key);
-                    Action::requeue(d)
+                    Some(d)
                 }
                 Requeue::AwaitChange => {
                     ctx.clear_failures(&key);
-                    Action::await_change()
+                    None
                 }
             };
-            (status, action, false)
+            (status, delay, false)
         }
     };
     if outcome::status_write_needed(&old_status, &new_status, verified) {
@@ -179,7 +225,52 @@ pub async fn reconcile(
     ctx.metrics
         .duration
         .observe(started.elapsed().as_secs_f64());
-    Ok(action)
+    Ok(requeue(metadata_source::until_refresh(
+        delay,
+        url_state.as_ref(),
+        now,
+    )))
+}
+
+fn requeue(delay: Option<std::time::Duration>) -> Action {
+    delay.map_or_else(Action::await_change, Action::requeue)
+}
+
+/// A URL that fails while Auth0 holds what was applied from it: nothing is sent to Auth0, the
+/// status reports the fetch (Ready as it was), a Warning Event tells of a new failure, and the
+/// next fetch is awaited.
+async fn hold(
+    obj: &SsoConnection,
+    ctx: &Context,
+    api: &Api<SsoConnection>,
+    name: &str,
+    state: &crate::metadata_url::cache::UrlState,
+    old_status: &SsoConnectionStatus,
+    now: Timestamp,
+) -> Result<Action, ControllerError> {
+    let ns = obj.namespace().unwrap_or_default();
+    let mut status = old_status.clone();
+    status.metadata_source = Some(metadata_source::url_status(state, None, old_status));
+    check_certificates(obj, ctx, &mut status, now).await;
+    if let Some(note) = metadata_source::stale_notice(state, old_status, &ns) {
+        publish(
+            ctx,
+            obj,
+            EventType::Warning,
+            Reason::MetadataUnreachable.as_str(),
+            "RefreshMetadata",
+            &note,
+        )
+        .await;
+    }
+    if status != *old_status {
+        write_status(api, name, &status).await?;
+    }
+    Ok(requeue(metadata_source::until_refresh(
+        None,
+        Some(state),
+        now,
+    )))
 }
 
 /// Stores the pending certificate again when the resource and its metadata are as they were
@@ -196,15 +287,20 @@ async fn retry_encryption_only(
         return Ok(None);
     }
     let ns = obj.namespace().unwrap_or_default();
-    let r = &obj.spec.metadata.config_map_ref;
-    let data = sources
-        .config_map(&ns, &r.name)
-        .await
-        .map_err(ControllerError::Read)?;
-    let unchanged = data
-        .as_ref()
-        .and_then(|d| d.get(&r.key))
-        .is_some_and(|xml| reconcile::sha256_hex(xml) == pending.metadata_sha256);
+    let current_sha = match &obj.spec.metadata.config_map_ref {
+        Some(r) => sources
+            .config_map(&ns, &r.name)
+            .await
+            .map_err(ControllerError::Read)?
+            .as_ref()
+            .and_then(|d| d.get(&r.key))
+            .map(|xml| reconcile::sha256_hex(xml)),
+        None => ctx
+            .metadata_urls
+            .get(&ObjectRef::from_obj(obj))
+            .and_then(|s| s.good.map(|g| g.sha256)),
+    };
+    let unchanged = current_sha.as_deref() == Some(pending.metadata_sha256.as_str());
     if !unchanged {
         return Ok(None);
     }

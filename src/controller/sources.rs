@@ -5,14 +5,23 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, Client};
 
-use crate::reconcile::Sources;
+use crate::crd::SsoConnection;
+use crate::reconcile::{Sources, SyncError, UrlDocument};
 
-/// Reads referenced ConfigMaps and Secrets from the API server (one GET each, no cache).
+/// Reads referenced ConfigMaps and Secrets from the API server (one GET each, no cache), and
+/// hands over the `metadata.url` document the reconcile fetched.
 pub(super) struct KubeSources {
     pub(super) client: Client,
+    pub(super) url_document: Option<UrlDocument>,
 }
 
 impl Sources for KubeSources {
+    async fn url_document(&self, _res: &SsoConnection) -> Result<UrlDocument, SyncError> {
+        self.url_document.clone().ok_or_else(|| {
+            SyncError::MetadataUnreachable("metadata.url has not been fetched yet".to_string())
+        })
+    }
+
     async fn config_map(
         &self,
         namespace: &str,

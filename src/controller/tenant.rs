@@ -98,6 +98,7 @@ async fn verify(
 ) -> Result<(Auth0TenantStatus, Action), ControllerError> {
     let sources = KubeSources {
         client: ctx.client.clone(),
+        url_document: None,
     };
     let secret = sources
         .secret(secret_namespace, &spec.credentials_secret_ref.name)

@@ -121,7 +121,14 @@ pub fn controller(
             store
                 .state()
                 .into_iter()
-                .filter(|s| s.namespace() == ns && s.spec.metadata.config_map_ref.name == name)
+                .filter(|s| {
+                    s.namespace() == ns
+                        && s.spec
+                            .metadata
+                            .config_map_ref
+                            .as_ref()
+                            .is_some_and(|r| r.name == name)
+                })
                 .map(|s| ObjectRef::from_obj(&*s))
                 .collect::<Vec<_>>()
         })

@@ -345,12 +345,41 @@ impl ProtocolBinding {
     }
 }
 
-/// Where the federation metadata XML lives.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+/// Where the federation metadata XML lives: a ConfigMap, or a URL the operator fetches and
+/// refreshes.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new("has(self.configMapRef) != has(self.url)").message("set exactly one of metadata.configMapRef and metadata.url"))]
+#[x_kube(validation = kube::core::Rule::new("has(self.url) || (!has(self.caBundle) && !has(self.refreshInterval))").message("metadata.caBundle and metadata.refreshInterval apply only to metadata.url"))]
 pub struct MetadataSource {
-    /// ConfigMap (same namespace) and key holding the IdP federation metadata XML.
-    pub config_map_ref: ConfigMapKeyRef,
+    /// ConfigMap (same namespace) and key holding the IdP federation metadata XML. Exactly one
+    /// of `configMapRef` and `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<ConfigMapKeyRef>,
+    /// The IdP's federation metadata URL, e.g.
+    /// `https://login.microsoftonline.com/{tenant}/federationmetadata/2007-06/federationmetadata.xml`,
+    /// fetched and refreshed by the operator. HTTPS; an address that is loopback, private,
+    /// link-local or a cloud metadata endpoint is refused unless the operator runs with
+    /// `--allow-private-metadata-urls` (then plain HTTP is accepted for such in-cluster
+    /// addresses too). A failed refresh keeps the last good document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 2048),
+        regex(pattern = r"^[hH][tT][tT][pP][sS]?://[^\s]+$")
+    )]
+    pub url: Option<String>,
+    /// PEM of the CA certificate(s) that signed the metadata server's certificate. Unset: the
+    /// public web roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 65536))]
+    pub ca_bundle: Option<String>,
+    /// How often the URL is fetched again, as a Go duration (`24h`, `1h30m`, `10s`); default
+    /// `24h`, minimum `10s`. A document's `validUntil` or `cacheDuration` brings the refresh
+    /// forward.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
+    #[x_kube(validation = kube::core::Rule::new("duration(self) >= duration('10s')").message("metadata.refreshInterval must be at least 10s"))]
+    pub refresh_interval: Option<String>,
     /// Which entity to use when the XML aggregates several IdPs (an EntitiesDescriptor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entity_id: Option<String>,
@@ -507,16 +536,37 @@ pub struct SsoConnectionStatus {
     pub conditions: Vec<Condition>,
 }
 
-/// The metadata document last applied.
+/// The metadata document last applied, and for `metadata.url` how fetching it goes.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MetadataSourceStatus {
-    /// ConfigMap name.
-    pub config_map: String,
+    /// ConfigMap name (`metadata.configMapRef`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<String>,
     /// Key in the ConfigMap.
-    pub key: String,
-    /// SHA-256 of the XML, lowercase hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The metadata URL (`metadata.url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// SHA-256 of the XML applied, lowercase hex; absent until a document was applied.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sha256: String,
+    /// `metadata.url`: when the URL last answered with a usable document (or `304 Not
+    /// Modified`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_fetch_time: Option<Time>,
+    /// `metadata.url`: why the last fetch failed; absent once a fetch succeeds. While it is
+    /// set, the last good document stays in use and nothing is removed from Auth0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// `metadata.url`: when the last failed fetch happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_time: Option<Time>,
+    /// `metadata.url`: when the next fetch is due (`refreshInterval`, brought forward by the
+    /// document's `validUntil`/`cacheDuration`, or a retry after a failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_refresh_time: Option<Time>,
 }
 
 /// Public details of an X.509 certificate.

@@ -213,6 +213,13 @@ pub struct TenantPolicy {
     /// Whether `adoptExisting` may take over connections that exist without a live owner.
     #[serde(default)]
     pub adoption: AdoptionPolicy,
+
+    /// Hosts `spec.metadata.url` may name: exact host names, or `*.example.com` for its
+    /// subdomains, e.g. `[login.microsoftonline.com, "*.okta.com"]`. Unset: any host (the
+    /// operator's address rules still apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(inner(length(min = 1, max = 253)))]
+    pub allowed_metadata_hosts: Option<Vec<String>>,
 }
 
 /// Which domains a namespace may claim.
