@@ -46,6 +46,13 @@ pub struct CertificateLabels {
 }
 
 /// The operator's metrics, cheap to clone.
+/// One SsoConnection (its `metadata.url` fetch series).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    pub namespace: String,
+    pub name: String,
+}
+
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
@@ -63,6 +70,10 @@ pub struct Metrics {
     pub soonest_cert_expiry: Gauge<f64, AtomicU64>,
     /// notAfter (Unix seconds) of each certificate in use, by resource and certificate.
     pub certificate_expiration: Family<CertificateLabels, Gauge>,
+    /// 1 while the last fetch of a resource's `metadata.url` failed.
+    pub metadata_fetch_failing: Family<ResourceLabels, Gauge>,
+    /// When a resource's `metadata.url` last gave a usable document, Unix seconds.
+    pub metadata_last_success: Family<ResourceLabels, Gauge>,
     /// SsoConnections whose Ready condition is True.
     pub ready_connections: Gauge,
     /// SsoConnections the operator knows of (its watch), Ready or not.
@@ -86,6 +97,8 @@ impl Metrics {
         let encryption_failures = Counter::default();
         let soonest_cert_expiry = Gauge::<f64, AtomicU64>::default();
         let certificate_expiration = Family::<CertificateLabels, Gauge>::default();
+        let metadata_fetch_failing = Family::<ResourceLabels, Gauge>::default();
+        let metadata_last_success = Family::<ResourceLabels, Gauge>::default();
         let ready_connections = Gauge::default();
         let connections = Gauge::default();
         registry.register("reconciles", "Reconciles by outcome", reconciles.clone());
@@ -120,6 +133,16 @@ impl Metrics {
             certificate_expiration.clone(),
         );
         registry.register(
+            "metadata_fetch_failing",
+            "1 while the last fetch of an SsoConnection's metadata.url failed (the last good document stays in use), else 0",
+            metadata_fetch_failing.clone(),
+        );
+        registry.register(
+            "metadata_last_successful_fetch_timestamp_seconds",
+            "When an SsoConnection's metadata.url last answered with a usable document, Unix seconds",
+            metadata_last_success.clone(),
+        );
+        registry.register(
             "ready_connections",
             "SsoConnections whose Ready condition is True",
             ready_connections.clone(),
@@ -138,6 +161,8 @@ impl Metrics {
             encryption_failures,
             soonest_cert_expiry,
             certificate_expiration,
+            metadata_fetch_failing,
+            metadata_last_success,
             ready_connections,
             connections,
         }

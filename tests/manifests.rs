@@ -235,7 +235,9 @@ fn examples_deserialise_strictly_and_ship_their_configmap() {
             let back = serde_json::to_value(&sso).expect("serialises");
             assert_subset(&name, &doc["spec"], &back["spec"]);
 
-            let cm_ref = &sso.spec.metadata.config_map_ref;
+            let Some(cm_ref) = &sso.spec.metadata.config_map_ref else {
+                continue;
+            };
             let cm = docs
                 .iter()
                 .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == cm_ref.name.as_str())

@@ -104,6 +104,14 @@ fn exposition() -> BTreeMap<String, BTreeSet<String>> {
             certificate: "idp-signing".into(),
         })
         .set(2_000_000_000);
+    let resource = sso_operator::metrics::ResourceLabels {
+        namespace: "ns".into(),
+        name: "acme".into(),
+    };
+    m.metadata_fetch_failing.get_or_create(&resource).set(1);
+    m.metadata_last_success
+        .get_or_create(&resource)
+        .set(1_800_000_000);
     m.ready_connections.set(1);
     m.connections.set(2);
     let text = m.encode();

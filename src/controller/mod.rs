@@ -40,7 +40,7 @@ use rand::Rng;
 use crate::auth0::Auth0Client;
 use crate::crd::{Auth0Tenant, ClusterAuth0Tenant, SsoConnection};
 use crate::encrypt::Encryptor;
-use crate::metrics::{CertificateLabels, Metrics};
+use crate::metrics::{CertificateLabels, Metrics, ResourceLabels};
 use crate::reconcile::Tenant;
 use crate::tenants::{ClientDefaults, Tenants};
 
@@ -297,6 +297,7 @@ pub async fn run_controller(
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(15));
         let mut expiry_series: std::collections::HashSet<CertificateLabels> = Default::default();
+        let mut fetch_series: std::collections::HashSet<ResourceLabels> = Default::default();
         loop {
             tick.tick().await;
             let state = gauge_store.state();
@@ -329,6 +330,21 @@ pub async fn run_controller(
                 metrics.certificate_expiration.get_or_create(labels).set(*t);
             }
             expiry_series = current.into_keys().collect();
+            let current = metadata_fetches(&state);
+            for gone in fetch_series.difference(&current.keys().cloned().collect()) {
+                metrics.metadata_fetch_failing.remove(gone);
+                metrics.metadata_last_success.remove(gone);
+            }
+            for (labels, (failing, last_success)) in &current {
+                metrics
+                    .metadata_fetch_failing
+                    .get_or_create(labels)
+                    .set(i64::from(*failing));
+                if let Some(t) = last_success {
+                    metrics.metadata_last_success.get_or_create(labels).set(*t);
+                }
+            }
+            fetch_series = current.into_keys().collect();
         }
     });
     controller
@@ -374,6 +390,30 @@ fn certificate_expirations(state: &[Arc<SsoConnection>]) -> HashMap<CertificateL
         }
     }
     out
+}
+
+/// The `metadata.url` series of the resources in the store: whether the last fetch failed,
+/// and when one last succeeded (from `status.metadataSource`, so they survive a restart).
+fn metadata_fetches(state: &[Arc<SsoConnection>]) -> HashMap<ResourceLabels, (bool, Option<i64>)> {
+    state
+        .iter()
+        .filter(|res| res.spec.metadata.url.is_some())
+        .map(|res| {
+            let source = res.status.as_ref().and_then(|s| s.metadata_source.as_ref());
+            let failing = source
+                .is_none_or(|m| m.last_error.is_some() || m.last_successful_fetch_time.is_none());
+            let last = source
+                .and_then(|m| m.last_successful_fetch_time.as_ref())
+                .map(|t| t.0.as_second());
+            (
+                ResourceLabels {
+                    namespace: res.metadata.namespace.clone().unwrap_or_default(),
+                    name: res.metadata.name.clone().unwrap_or_default(),
+                },
+                (failing, last),
+            )
+        })
+        .collect()
 }
 
 /// `sso-operator run`: builds clients from flags and runs the controller and the health and

@@ -377,7 +377,10 @@ pub struct MetadataSource {
     /// `24h`, minimum `10s`. A document's `validUntil` or `cacheDuration` brings the refresh
     /// forward.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
+    #[schemars(
+        length(min = 2, max = 64),
+        regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
+    )]
     #[x_kube(validation = kube::core::Rule::new("duration(self) >= duration('10s')").message("metadata.refreshInterval must be at least 10s"))]
     pub refresh_interval: Option<String>,
     /// Which entity to use when the XML aggregates several IdPs (an EntitiesDescriptor).

@@ -404,6 +404,59 @@ spec:
             obj["spec"]
         ));
     }
+    // The metadata source: exactly one of configMapRef and url; refreshInterval of at least
+    // 10s, and only for a URL.
+    let source = |name: &str, metadata: &str| {
+        format!(
+            "apiVersion: sso-operator.io/v1alpha1
+kind: SsoConnection
+metadata: {{name: {name}}}
+spec:
+  companyDomain: example.com
+  metadata: {metadata}
+"
+        )
+    };
+    for (metadata, expected) in [
+        (
+            "{configMapRef: {name: m, key: k}, url: 'https://idp.example/md'}",
+            "set exactly one of metadata.configMapRef and metadata.url",
+        ),
+        (
+            "{entityId: x}",
+            "set exactly one of metadata.configMapRef and metadata.url",
+        ),
+        (
+            "{url: 'https://idp.example/md', refreshInterval: 5s}",
+            "metadata.refreshInterval must be at least 10s",
+        ),
+        (
+            "{configMapRef: {name: m, key: k}, refreshInterval: 1h}",
+            "apply only to metadata.url",
+        ),
+    ] {
+        match env
+            .kubectl_ok_stdin(&apply, &source("cel-source", metadata))
+            .await
+        {
+            Ok(out) => return Err(format!("the server accepted metadata {metadata}: {out}")),
+            Err(e) if e.contains(expected) => {}
+            Err(e) => {
+                return Err(format!(
+                    "metadata {metadata} refused without the CRD's message {expected:?}: {e}"
+                ));
+            }
+        }
+    }
+    env.kubectl_ok_stdin(
+        &apply,
+        &source(
+            "cel-url",
+            "{url: 'https://idp.example/md', refreshInterval: 1h30m, caBundle: x}",
+        ),
+    )
+    .await
+    .map_err(|e| format!("a valid metadata.url source was refused: {e}"))?;
     Ok(())
 }
 
