@@ -362,6 +362,46 @@ mod tests {
     }
 
     #[test]
+    fn metadata_urls_must_name_an_allowed_host() {
+        let policy = TenantPolicy {
+            domains: DomainPolicy::Unrestricted,
+            allowed_metadata_hosts: Some(vec![
+                "login.microsoftonline.com".into(),
+                "*.okta.com".into(),
+            ]),
+            ..Default::default()
+        };
+        let with_url = |url: &str| {
+            let mut s = spec(&["acme.com"], &[]);
+            s.metadata = serde_json::from_value(serde_json::json!({"url": url})).unwrap();
+            s
+        };
+        let n = ns("a", &[], None);
+        for ok in [
+            "https://login.microsoftonline.com/t/federationmetadata/2007-06/federationmetadata.xml",
+            "https://LOGIN.microsoftonline.com./x",
+            "https://acme.okta.com/app/x/sso/saml/metadata",
+        ] {
+            assert_eq!(check(&policy, T, &n, &with_url(ok), "c"), Ok(()), "{ok}");
+        }
+        for bad in [
+            "https://okta.com/x",
+            "https://evil-okta.com/x",
+            "https://login.microsoftonline.com.evil.example/x",
+            "https://10.0.0.1/x",
+        ] {
+            let err = check(&policy, T, &n, &with_url(bad), "c").unwrap_err();
+            assert_eq!(err.reason(), Reason::MetadataUrlNotAllowed, "{bad}");
+            assert!(err.message("a").contains("allowedMetadataHosts"), "{bad}");
+        }
+        // A ConfigMap source is not a host.
+        assert_eq!(
+            check(&policy, T, &n, &spec(&["acme.com"], &[]), "c"),
+            Ok(())
+        );
+    }
+
+    #[test]
     fn allowed_clients_and_the_name_prefix_are_enforced() {
         let policy = TenantPolicy {
             domains: DomainPolicy::Unrestricted,

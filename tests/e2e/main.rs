@@ -13,6 +13,8 @@
 mod argocd;
 mod cluster;
 mod env;
+#[path = "../support/metadata_server.rs"]
+mod metadata_server;
 mod process;
 mod scenarios;
 

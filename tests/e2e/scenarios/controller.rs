@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::env::{Emulator, Env, Operator, ready_condition, wait_for};
 
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const AZURE_SSO: &str =
     "https://login.contoso-example.com/4f2b8c1e-7d3a-4e59-9b61-2c0d5a8e7f13/saml2";
 /// The Azure fixture's certificate with the latest notAfter: the one the operator selects.
@@ -57,7 +57,7 @@ async fn start(env: &Env, ns: &str) -> Result<(Emulator, Operator), String> {
     Ok((emulator, operator))
 }
 
-fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
+pub(crate) fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
     obj["status"]["conditions"]
         .as_array()?
         .iter()
@@ -93,7 +93,7 @@ pub(crate) async fn wait_ready(
 }
 
 /// `METHOD path` of Management API calls after `seq`.
-async fn api_calls_since(emulator: &Emulator, seq: u64) -> Result<Vec<String>, String> {
+pub(crate) async fn api_calls_since(emulator: &Emulator, seq: u64) -> Result<Vec<String>, String> {
     let calls = emulator.calls_since(seq).await?;
     Ok(calls
         .as_array()
@@ -115,7 +115,7 @@ async fn api_calls_since(emulator: &Emulator, seq: u64) -> Result<Vec<String>, S
         .collect())
 }
 
-fn writes(calls: &[String]) -> Vec<String> {
+pub(crate) fn writes(calls: &[String]) -> Vec<String> {
     calls
         .iter()
         .filter(|c| !c.starts_with("GET"))
@@ -123,7 +123,7 @@ fn writes(calls: &[String]) -> Vec<String> {
         .collect()
 }
 
-async fn events_text(env: &Env, ns: &str) -> Result<String, String> {
+pub(crate) async fn events_text(env: &Env, ns: &str) -> Result<String, String> {
     env.kubectl_ok(&["get", "events", "-n", ns, "-o", "json"])
         .await
 }

@@ -5,6 +5,7 @@ mod chart;
 mod controller;
 mod hostile;
 mod leader;
+mod metadata_url;
 mod outage;
 mod safety;
 mod setup;
@@ -47,6 +48,8 @@ pub fn all() -> Vec<Scenario> {
         scenario!(controller::restart_creates_no_duplicates_and_writes_nothing),
         scenario!(controller::deletion_policy_delete_removes_and_retain_keeps),
         scenario!(controller::encryption_outage_keeps_connection_ready_then_recovers),
+        scenario!(metadata_url::metadata_url_follows_a_rollover_and_survives_failures),
+        scenario!(metadata_url::a_private_metadata_url_is_refused_without_the_flag),
         scenario!(hostile::hostile_inputs_fail_clearly_while_healthy_resources_sync),
         scenario!(hostile::auth0_scope_and_credential_refusals_write_nothing),
         scenario!(setup::secret_scan_flags_each_kind_of_leak),
