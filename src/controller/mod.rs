@@ -6,6 +6,7 @@
 //! - [`reconcile`]: one SsoConnection reconcile, phase by phase;
 //! - [`finalizer`]: the finalizer and deletion in Auth0;
 //! - [`certificate`]: the encrypted certificate Secret;
+//! - [`sp_metadata`]: the SP metadata ConfigMap for the customer's IdP administrator;
 //! - [`report`]: status writes and Events;
 //! - this file: the shared [`Context`], requeue timing and `run`.
 
@@ -17,6 +18,7 @@ mod outcome;
 mod reconcile;
 mod report;
 mod sources;
+mod sp_metadata;
 mod tenant;
 mod watches;
 
