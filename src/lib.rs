@@ -12,6 +12,8 @@
 //! - [`certs`]: X.509 parsing, fingerprints, Auth0's `signingCert` encoding.
 //! - [`plan`]: desired samlp options, read-merge-write, diff.
 //! - [`status`]: conditions, reasons, SP endpoints.
+//! - [`sp_metadata`]: the SP metadata document Auth0 publishes for a connection, for the IdP
+//!   administrator (pure).
 //! - [`expiry`]: certificate expiry: days remaining, `CertificateExpiring`, notices (pure).
 //! - [`auth0`]: Management API client: token cache, request budget, retries, wire model.
 //! - [`encrypt`]: AES-256-GCM envelope and the HTTP `encrypt-string` backend.
@@ -49,5 +51,6 @@ pub mod reconcile;
 pub mod rollover;
 pub mod secret;
 pub mod server;
+pub mod sp_metadata;
 pub mod status;
 pub mod tenants;

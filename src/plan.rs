@@ -219,6 +219,23 @@ impl Desired {
         &self.certificate
     }
 
+    /// The certificate of the request-signing key pair sent (`signing_key`, from
+    /// `spec.signingKeySecretRef`), which Auth0 publishes in the connection's SP metadata.
+    pub fn signing_key_certificate(&self) -> Option<Certificate> {
+        self.key_pair_certificate(SIGNING_KEY)
+    }
+
+    /// The certificate of the decryption key pair sent (`decryptionKey`, from
+    /// `spec.decryptionKeySecretRef`), which Auth0 publishes in the connection's SP metadata.
+    pub fn decryption_key_certificate(&self) -> Option<Certificate> {
+        self.key_pair_certificate(DECRYPTION_KEY)
+    }
+
+    fn key_pair_certificate(&self, key: &str) -> Option<Certificate> {
+        let cert = self.set.get(key)?.get("cert")?.as_str()?;
+        Certificate::from_pem(cert).ok()
+    }
+
     /// `domain_aliases` of `current` that this resource neither claims nor set: reported in
     /// status and left alone.
     pub fn unclaimed_domain_aliases(&self, current: &Connection) -> Vec<String> {

@@ -569,6 +569,85 @@ async fn a_429_pauses_every_clone_of_the_client() {
     );
 }
 
+/// The okta-app.xml fixture's certificate, as PEM.
+fn fixture_pem() -> String {
+    let xml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/idp-metadata/okta-app.xml"
+    ))
+    .expect("fixture");
+    let start = xml.find("X509Certificate>").expect("cert") + "X509Certificate>".len();
+    let end = start + xml[start..].find('<').expect("cert end");
+    sso_operator::certs::Certificate::from_base64_text(&xml[start..end])
+        .expect("certificate")
+        .to_pem()
+}
+
+/// A stand-in whose `/pem` answers `replies` in turn (the last one again once they run out),
+/// counting its hits and refusing any bearer token.
+async fn pem_stand_in(replies: Vec<(u16, String)>) -> (Auth0Client, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = Router::new().route(
+        "/pem",
+        get(
+            move |Query(query): Query<Vec<(String, String)>>, headers: HeaderMap| {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let (status, body) = replies[n.min(replies.len() - 1)].clone();
+                async move {
+                    if headers.contains_key("authorization")
+                        || query != [("cert".to_string(), "connection".to_string())]
+                    {
+                        return (StatusCode::BAD_REQUEST, "unexpected request").into_response();
+                    }
+                    (StatusCode::from_u16(status).expect("status"), body).into_response()
+                }
+            },
+        ),
+    );
+    let base = serve(app).await;
+    let client = Auth0Client::new(fast_config(base, "cid", "secret")).expect("client");
+    (client, hits)
+}
+
+#[tokio::test]
+async fn the_tenant_certificate_is_fetched_without_a_token_and_kept() {
+    let pem = fixture_pem().replace('\n', "\r\n");
+    let (client, hits) = pem_stand_in(vec![(503, String::new()), (200, pem.clone())]).await;
+    let cert = client
+        .tenant_certificate()
+        .await
+        .expect("retried after the 503");
+    assert_eq!(cert.to_pem(), fixture_pem());
+    client.tenant_certificate().await.expect("cached");
+    client.tenant_certificate().await.expect("cached");
+    // One 503, one success, and nothing more for the next reconciles.
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert_eq!(client.stats().requests_of("GET /pem"), 2);
+    assert_eq!(client.stats().token_fetches, 0);
+}
+
+#[tokio::test]
+async fn a_tenant_certificate_body_that_is_not_one_certificate_is_refused_without_quoting_it() {
+    let garbage = "<html>maintenance page hunter2</html>".to_string();
+    let (client, hits) = pem_stand_in(vec![(200, garbage)]).await;
+    let err = client.tenant_certificate().await.expect_err("not PEM");
+    assert!(matches!(err, Auth0Error::Protocol { .. }), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("hunter2"), "{err}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "a bad body is not retried");
+    let huge = format!("{}{}", fixture_pem(), "A".repeat(200 * 1024));
+    let (client, _) = pem_stand_in(vec![(200, huge)]).await;
+    let err = client.tenant_certificate().await.expect_err("too large");
+    assert!(err.to_string().contains("larger than"), "{err}");
+    let (client, hits) = pem_stand_in(vec![(404, String::new())]).await;
+    let err = client.tenant_certificate().await.expect_err("404");
+    assert!(
+        matches!(err, Auth0Error::Rejected { status: 404, .. }),
+        "{err:?}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
 // ---- Against the real auth0-emulator ----------------------------------------------------
 
 mod against_emulator {
@@ -1243,5 +1322,30 @@ mod against_emulator {
             .enable_clients(&created.id, &["app".to_string()])
             .await
             .expect("retried");
+    }
+
+    #[tokio::test]
+    async fn the_tenant_certificate_is_the_emulators_connection_certificate() {
+        let tenant = Tenant::start(emulator_config()).await;
+        let client = tenant.client();
+        let served = tenant
+            .admin
+            .get(format!(
+                "{}/pem?cert=connection",
+                tenant.emulator.base_url()
+            ))
+            .send()
+            .await
+            .expect("pem")
+            .text()
+            .await
+            .expect("text");
+        let cert = client.tenant_certificate().await.expect("fetched");
+        assert_eq!(cert, Certificate::from_pem(&served).expect("served PEM"));
+        assert_eq!(cert.subject_cn(), Some("emulator.local"));
+        client.tenant_certificate().await.expect("cached");
+        // The test's own request and the client's first one; no token was needed.
+        assert_eq!(tenant.count("GET /pem 200").await, 2);
+        assert_eq!(tenant.count("tokens_issued").await, 0);
     }
 }

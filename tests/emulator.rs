@@ -1356,3 +1356,49 @@ async fn a_fault_can_carry_an_out_of_band_options_edit() {
     let listed = emu.admin(Method::GET, "/__emulator/faults", None).await;
     assert_eq!(listed.body[0]["edit_options"]["x_dashboard"], "edited");
 }
+
+#[tokio::test]
+async fn the_tenant_certificates_are_public_at_pem_and_never_rate_limited() {
+    let emu = Emu::start(EmulatorConfig {
+        rate_limit: RateLimit::Bucket {
+            burst: 1,
+            per_second: 0.01,
+        },
+        ..config()
+    })
+    .await;
+    // No token, and more requests than the bucket holds.
+    let mut served = Vec::new();
+    for _ in 0..3 {
+        let reply = emu
+            .http
+            .get(format!("{}/pem?cert=connection", emu.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        assert_eq!(reply.headers()["content-type"], "application/x-pem-file");
+        served.push(reply.text().await.unwrap());
+    }
+    assert!(
+        served.iter().all(|pem| pem == &served[0]),
+        "one certificate per run"
+    );
+    let connection = Certificate::from_pem(&served[0]).unwrap();
+    assert_eq!(connection.subject_cn(), Some("emulator.local"));
+    let tenant = emu
+        .http
+        .get(format!("{}/pem", emu.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Without `cert=connection`: the certificate Auth0 signs tokens with as an IdP.
+    assert_ne!(Certificate::from_pem(&tenant).unwrap(), connection);
+    let stats = emu.admin(Method::GET, "/__emulator/stats", None).await.body;
+    assert_eq!(stats["GET /pem 200"], 4);
+    assert_eq!(stats["rate_limited"], 0);
+    emu.running.shutdown().await;
+}

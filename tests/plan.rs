@@ -806,6 +806,32 @@ fn key_pairs_compare_after_line_end_and_trailing_whitespace_normalisation() {
 }
 
 #[test]
+fn the_sp_metadata_certificates_are_those_of_the_key_pairs_sent() {
+    let idp = idp(okta());
+    let signing = KeyPair {
+        key: SecretString::new(FAKE_KEY),
+        cert: google().to_pem().replace('\n', "\r\n"),
+    };
+    let decryption = KeyPair {
+        key: SecretString::new(FAKE_KEY),
+        cert: okta().to_pem(),
+    };
+    let none = desired(&spec(json!({})), &idp);
+    assert_eq!(none.signing_key_certificate(), None);
+    assert_eq!(none.decryption_key_certificate(), None);
+    let spec = spec(json!({
+        "signingKeySecretRef": {"name": "acme-sp-signing"},
+        "decryptionKeySecretRef": {"name": "acme-sp-decrypt"}
+    }));
+    let mut i = inputs(&spec, &idp);
+    i.signing_key = Some(&signing);
+    i.decryption_key = Some(&decryption);
+    let both = desired_state(&i).unwrap();
+    assert_eq!(both.signing_key_certificate(), Some(google()));
+    assert_eq!(both.decryption_key_certificate(), Some(okta()));
+}
+
+#[test]
 fn unset_binding_prefers_http_redirect() {
     let mut idp = idp(okta());
     idp.sso_post = Some("https://login.example-idp.com/saml2/post".into());

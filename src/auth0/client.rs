@@ -21,6 +21,7 @@ use super::budget::{
 use super::error::Auth0Error;
 use super::model::{ApiErrorBody, ClientStatus, Connection, ConnectionUpdate, NewConnection};
 use super::token::{CachedToken, OP_TOKEN, TokenErrorBody, parse_token_response};
+use crate::certs::Certificate;
 use crate::cli::Auth0Args;
 use crate::secret::SecretString;
 
@@ -31,6 +32,14 @@ const OP_UPDATE: &str = "PATCH /connections/{id}";
 const OP_DELETE: &str = "DELETE /connections/{id}";
 const OP_LIST_CLIENTS: &str = "GET /connections/{id}/clients";
 const OP_ENABLE_CLIENTS: &str = "PATCH /connections/{id}/clients";
+/// The tenant's certificate for SAML connections, from the Authentication API (no token).
+const OP_TENANT_CERTIFICATE: &str = "GET /pem";
+
+/// How long the tenant's certificate is reused before it is fetched again: it changes only
+/// when the tenant's keys are rotated, and a reconcile should cost no extra call.
+const TENANT_CERTIFICATE_TTL: Duration = Duration::from_secs(3600);
+/// Largest `/pem` body read: a certificate is one to three KiB.
+const MAX_PEM_BYTES: usize = 64 * 1024;
 
 /// The scope without which Auth0 leaves `options` out of connection responses.
 const READ_OPTIONS_SCOPE: &str = "read:connections_options";
@@ -268,11 +277,16 @@ struct Inner {
     http: reqwest::Client,
     api_base: Url,
     token_url: Url,
+    /// `{base_url}/pem?cert=connection` (docs/AUTH0_API.md §13).
+    tenant_certificate_url: Url,
     budget: RequestBudget,
     // Holding this lock while fetching makes the refresh single-flight.
     token: tokio::sync::Mutex<Option<CachedToken>>,
     generation: AtomicU64,
     stats: Mutex<ClientStats>,
+    /// The tenant's certificate and when it was fetched; held while fetching, so concurrent
+    /// reconciles share one request.
+    tenant_certificate: tokio::sync::Mutex<Option<(Instant, Certificate)>>,
 }
 
 impl std::fmt::Debug for Auth0Client {
@@ -396,16 +410,20 @@ impl Auth0Client {
             .map_err(|e| config_error(format!("cannot build the HTTP client: {e}")))?;
         let api_base = extend_path(&config.base_url, &["api", "v2"]);
         let token_url = extend_path(&config.base_url, &["oauth", "token"]);
+        let mut tenant_certificate_url = extend_path(&config.base_url, &["pem"]);
+        tenant_certificate_url.set_query(Some("cert=connection"));
         Ok(Auth0Client {
             inner: Arc::new(Inner {
                 config,
                 http,
                 api_base,
                 token_url,
+                tenant_certificate_url,
                 budget,
                 token: tokio::sync::Mutex::new(None),
                 generation: AtomicU64::new(0),
                 stats: Mutex::new(ClientStats::default()),
+                tenant_certificate: tokio::sync::Mutex::new(None),
             }),
         })
     }
@@ -620,6 +638,101 @@ impl Auth0Client {
             .split_whitespace()
             .map(str::to_string)
             .collect())
+    }
+
+    /// The tenant's certificate for SAML and WS-Fed connections, which Auth0 publishes in a
+    /// connection's SP metadata unless the connection has its own key pairs
+    /// (docs/AUTH0_API.md §13): `GET {base_url}/pem?cert=connection`, public, so no token and
+    /// no draw on the Management API budget. Kept for an hour; a failed fetch is retried
+    /// (5xx and transport errors, with the client's backoff) and then reported.
+    pub async fn tenant_certificate(&self) -> Result<Certificate, Auth0Error> {
+        let mut cached = self.inner.tenant_certificate.lock().await;
+        if let Some((fetched, cert)) = cached.as_ref()
+            && fetched.elapsed() < TENANT_CERTIFICATE_TTL
+        {
+            return Ok(cert.clone());
+        }
+        let config = &self.inner.config;
+        let mut backoff = backoff_schedule(&config.timing, config.max_retries);
+        let cert = loop {
+            let failure = match self.fetch_tenant_certificate().await {
+                Ok(cert) => break cert,
+                Err(e @ Auth0Error::Unavailable { .. }) => e,
+                Err(e) => return Err(e),
+            };
+            let Some(delay) = backoff.next() else {
+                return Err(failure);
+            };
+            self.retry_after(with_symmetric_jitter(delay, BACKOFF_JITTER, rand::random()))
+                .await;
+        };
+        *cached = Some((Instant::now(), cert.clone()));
+        Ok(cert)
+    }
+
+    /// One `GET /pem?cert=connection`: the body (at most [`MAX_PEM_BYTES`]) must be one PEM
+    /// certificate.
+    async fn fetch_tenant_certificate(&self) -> Result<Certificate, Auth0Error> {
+        let operation = OP_TENANT_CERTIFICATE;
+        let unavailable = |status: Option<u16>, message: String| Auth0Error::Unavailable {
+            operation,
+            status,
+            message,
+        };
+        let protocol = |message: String| Auth0Error::Protocol { operation, message };
+        let request = self
+            .inner
+            .http
+            .get(self.inner.tenant_certificate_url.clone())
+            .timeout(self.inner.config.request_timeout);
+        let mut response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                self.record(
+                    operation,
+                    if e.is_timeout() { "timeout" } else { "error" }.into(),
+                );
+                return Err(unavailable(None, describe_transport_error(&e)));
+            }
+        };
+        let status = response.status();
+        self.record(operation, status.as_str().to_string());
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(unavailable(Some(status.as_u16()), reason_phrase(status)));
+        }
+        if !status.is_success() {
+            return Err(Auth0Error::Rejected {
+                operation,
+                status: status.as_u16(),
+                error_code: None,
+                message: reason_phrase(status),
+            });
+        }
+        let too_large = || protocol(format!("the body is larger than {MAX_PEM_BYTES} bytes"));
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_PEM_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_PEM_BYTES {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(unavailable(None, describe_transport_error(&e))),
+            }
+        }
+        // The body is public, but only what went wrong is reported, never the text.
+        let text =
+            String::from_utf8(body).map_err(|_| protocol("the body is not UTF-8 text".into()))?;
+        Certificate::from_pem(text.trim())
+            .map_err(|e| protocol(format!("the body is not one PEM certificate: {e}")))
     }
 
     /// A snapshot of the request counters.

@@ -37,18 +37,17 @@ pub(super) enum Encrypted {
     Conflict(String),
 }
 
-/// Whether `secret` is the one the operator writes for `obj`: our label and a controller
-/// reference to this very resource (UID). Anything else belongs to someone else and is
-/// neither overwritten nor given an owner (which would garbage-collect it with the resource).
-pub(super) fn is_ours(secret: &Secret, obj: &SsoConnection) -> bool {
-    let labelled = secret
-        .metadata
+/// Whether the object of `meta` (the certificate Secret, the SP metadata ConfigMap) is one the
+/// operator writes for `obj`: our label and a controller reference to this very resource
+/// (UID). Anything else belongs to someone else and is neither overwritten nor given an owner
+/// (which would garbage-collect it with the resource).
+pub(super) fn is_ours(meta: &ObjectMeta, obj: &SsoConnection) -> bool {
+    let labelled = meta
         .labels
         .as_ref()
         .and_then(|l| l.get(MANAGED_LABEL))
         .is_some_and(|v| v == "sso-operator");
-    let owned = secret
-        .metadata
+    let owned = meta
         .owner_references
         .iter()
         .flatten()
@@ -75,7 +74,7 @@ pub(super) async fn store_certificate(
         key: CIPHERTEXT_KEY.to_string(),
     };
     match secrets.get_opt(&secret_name).await {
-        Ok(Some(existing)) if !is_ours(&existing, obj) => {
+        Ok(Some(existing)) if !is_ours(&existing.metadata, obj) => {
             return Encrypted::Conflict(format!(
                 "Secret {ns}/{secret_name} exists and was not created by the operator for this SsoConnection; it was left untouched; rename or delete it so the operator can store the encrypted certificate there (the Auth0 connection is unaffected)"
             ));

@@ -7,6 +7,7 @@
 //! - [`metadata_source`]: `spec.metadata.url` in a reconcile (refresh, gate, status);
 //! - [`finalizer`]: the finalizer and deletion in Auth0;
 //! - [`certificate`]: the encrypted certificate Secret;
+//! - [`sp_metadata`]: the SP metadata ConfigMap for the customer's IdP administrator;
 //! - [`report`]: status writes and Events;
 //! - this file: the shared [`Context`], requeue timing and `run`.
 
@@ -19,6 +20,7 @@ mod outcome;
 mod reconcile;
 mod report;
 mod sources;
+mod sp_metadata;
 mod tenant;
 mod watches;
 

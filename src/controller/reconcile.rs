@@ -18,6 +18,7 @@ use super::metadata_source::{self, Gate};
 use super::outcome::{self, Requeue};
 use super::report::{publish, write_status};
 use super::sources::KubeSources;
+use super::sp_metadata::publish_sp_metadata;
 use super::{Context, ControllerError, FINALIZER, PendingEncryption, backoff, jittered};
 use crate::auth0::Auth0Error;
 use crate::crd::{SsoConnection, SsoConnectionStatus};
@@ -131,6 +132,7 @@ pub async fn reconcile(
             // Recomputed at every verified sync (at least daily): the written status carries
             // the fresh CertificateExpiring condition and what was noticed.
             check_certificates(&obj, &ctx, &mut status, now).await;
+            publish_sp_metadata(&obj, &ctx, &admitted.tenant, &synced.desired, &status).await;
             let encrypted = store_certificate(&obj, &ctx, synced.idp.selected_cert(), &ns).await;
             let retry_encryption =
                 apply_encryption_outcome(&mut status, encrypted, &obj, &ctx, now).await;

@@ -9,6 +9,7 @@
 
 mod config;
 mod faults;
+mod pem;
 mod ratelimit;
 mod routes;
 mod store;
@@ -86,9 +87,11 @@ pub async fn start(config: EmulatorConfig) -> io::Result<RunningEmulator> {
         .await
         .map_err(io::Error::other)?
         .map_err(io::Error::other)?;
+    let certificates = pem::TenantCertificates::generate(&config.domain)
+        .map_err(|e| io::Error::other(format!("tenant certificates: {e}")))?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let shared = routes::Shared::new(&config, base_url_for(addr), keys)
+    let shared = routes::Shared::new(&config, base_url_for(addr), keys, certificates)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let app = Router::new()
         .fallback(routes::handle)

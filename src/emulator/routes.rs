@@ -19,12 +19,15 @@ use serde_json::{Map, Value, json};
 use super::ConnHandle;
 use super::config::{ClientSpec, EmulatorConfig, RuntimeKnobs, RuntimeKnobsPatch, TenantProfile};
 use super::faults::{ActiveFault, FaultKind, FaultRule, FaultRuleSpec, Phase};
+use super::pem::TenantCertificates;
 use super::ratelimit::{Limiter, RateHeaders};
 use super::store::{Store, StoredConnection, WriteSettings};
 use super::token::{Claims, TokenKeys};
 use super::validate::{ApiError, OptionsContext, reason_phrase};
 
 const JSON_UTF8: &str = "application/json; charset=utf-8";
+/// Content type of `GET /pem` (Auth0's is unconfirmed, docs/AUTH0_API.md §13).
+const PEM_CONTENT_TYPE: &str = "application/x-pem-file";
 const MAX_BODY: usize = 8 * 1024 * 1024;
 const MAX_CALLS_KEPT: usize = 200_000;
 const OPTIONS_SCOPE_MESSAGE: &str =
@@ -35,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) base_url: String,
     pub(crate) domain: String,
     pub(crate) keys: TokenKeys,
+    /// What `GET /pem` serves.
+    pub(crate) certificates: TenantCertificates,
     pub(crate) seed: u64,
     pub(crate) tenant_profile: TenantProfile,
     pub(crate) known_clients: Option<Vec<String>>,
@@ -85,6 +90,7 @@ impl Shared {
         config: &EmulatorConfig,
         base_url: String,
         keys: TokenKeys,
+        certificates: TenantCertificates,
     ) -> Result<Self, String> {
         let mut store = Store::new(config.seed);
         for (i, conn) in config.state.iter().enumerate() {
@@ -96,6 +102,7 @@ impl Shared {
             base_url,
             domain: config.domain.clone(),
             keys,
+            certificates,
             seed: config.seed,
             tenant_profile: config.tenant_profile,
             known_clients: config.known_clients.clone(),
@@ -138,17 +145,23 @@ impl Shared {
 /// A response before it becomes HTTP.
 struct Outcome {
     status: u16,
-    body: Option<Value>,
+    body: Option<Payload>,
     headers: Vec<(&'static str, String)>,
     fault: Option<&'static str>,
     reset: bool,
+}
+
+/// A response body: JSON (everything but `/pem`), or text of a content type.
+enum Payload {
+    Json(Value),
+    Text(&'static str, String),
 }
 
 impl Outcome {
     fn json(status: u16, body: Value) -> Self {
         Outcome {
             status,
-            body: Some(body),
+            body: Some(Payload::Json(body)),
             headers: Vec::new(),
             fault: None,
             reset: false,
@@ -183,9 +196,12 @@ fn into_response(outcome: &Outcome) -> Response {
         builder = builder.header(*name, value.as_str());
     }
     let result = match &outcome.body {
-        Some(body) => builder
+        Some(Payload::Json(body)) => builder
             .header(header::CONTENT_TYPE, JSON_UTF8)
             .body(Body::from(body.to_string())),
+        Some(Payload::Text(content_type, text)) => builder
+            .header(header::CONTENT_TYPE, *content_type)
+            .body(Body::from(text.clone())),
         None => builder.body(Body::empty()),
     };
     result.unwrap_or_else(|_| {
@@ -224,6 +240,15 @@ pub(crate) async fn handle(
         token_with_faults(&shared, &method, &path, &parts.headers, &body).await
     } else if path == "/api/v2" || path.starts_with("/api/v2/") {
         api(&shared, &method, &path, &query, &parts.headers, &body).await
+    } else if path == "/pem" && method == Method::GET {
+        // Public, like Auth0's: no token, no rate limit, no faults (docs/AUTH0_API.md §13).
+        Outcome {
+            body: Some(Payload::Text(
+                PEM_CONTENT_TYPE,
+                shared.certificates.for_query(&query).to_string(),
+            )),
+            ..Outcome::empty(200)
+        }
     } else {
         Outcome::json(
             404,
@@ -274,6 +299,7 @@ fn route_template(path: &str) -> &'static str {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     match segments.as_slice() {
         ["", "oauth", "token"] => "/oauth/token",
+        ["", "pem"] => "/pem",
         ["", "api", "v2", "connections"] => "/api/v2/connections",
         ["", "api", "v2", "connections", _] => "/api/v2/connections/{id}",
         ["", "api", "v2", "connections", _, "clients"] => "/api/v2/connections/{id}/clients",

@@ -10,6 +10,7 @@ mod outage;
 mod safety;
 mod setup;
 mod soak;
+mod sp_metadata;
 mod tenancy;
 
 use futures::future::BoxFuture;
@@ -55,6 +56,8 @@ pub fn all() -> Vec<Scenario> {
         scenario!(setup::secret_scan_flags_each_kind_of_leak),
         scenario!(safety::a_foreign_secret_is_never_overwritten_or_owned),
         scenario!(safety::a_deletion_that_cannot_reach_auth0_names_the_way_out),
+        scenario!(sp_metadata::sp_metadata_config_map_hands_the_sp_side_to_the_idp_administrator),
+        scenario!(sp_metadata::sp_metadata_never_overwrites_a_users_config_map),
         scenario!(tenancy::two_tenants_keep_namespaces_and_clusters_apart),
         scenario!(outage::watches_resume_after_the_api_server_restarts),
         scenario!(leader::only_the_leader_reconciles_and_a_killed_leader_is_replaced),
