@@ -5,6 +5,7 @@
 //!
 //! Helm is built and cached by `scripts/install-testenv.sh`; `SSO_HELM` overrides the path.
 
+use clap::Parser;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -157,6 +158,21 @@ fn one_replica_runs_without_leader_election_and_two_with_it() {
         })
         .expect("a Role for the Lease");
     assert_eq!(lease_role["metadata"]["namespace"], "sso-system");
+}
+
+#[test]
+fn private_metadata_urls_stay_refused_unless_the_value_allows_them() {
+    let flag = "--allow-private-metadata-urls";
+    assert!(!container_args(&render(&[])).iter().any(|a| a == flag));
+    let args = container_args(&render(&["metadataUrls.allowPrivate=true"]));
+    assert!(args.iter().any(|a| a == flag), "{args:?}");
+    // The flag the chart passes is one the operator accepts.
+    let cli = sso_operator::cli::Cli::try_parse_from(
+        ["sso-operator"]
+            .into_iter()
+            .chain(args.iter().map(String::as_str)),
+    );
+    assert!(cli.is_ok(), "{:?}", cli.err().map(|e| e.to_string()));
 }
 
 #[test]
