@@ -440,6 +440,7 @@ async fn sync(
         SyncOptions {
             dry_run: false,
             recheck_clients,
+            ..SyncOptions::default()
         },
         jiff::Timestamp::now(),
     )

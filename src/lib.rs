@@ -19,6 +19,7 @@
 //! - [`encrypt`]: AES-256-GCM envelope and the HTTP `encrypt-string` backend.
 //! - [`rollover`]: which listed IdP signing certificate Auth0 holds, and why not the others
 //!   (pure).
+//! - [`drift`]: drift detection in bulk: the tenant-wide listing a resync compares with.
 //! - [`reconcile`]: the reconcile core shared by controller and offline commands.
 //! - [`controller`]: kube-runtime wiring, Secret/status/events, finalizer, requeue.
 //! - [`offline`]: `plan`/`apply` from manifest files.
@@ -36,6 +37,7 @@ pub mod certs;
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod drift;
 pub mod emulator;
 pub mod encrypt;
 pub mod expiry;

@@ -406,6 +406,7 @@ pub async fn run(args: &OfflineArgs, apply: bool) -> ExitCode {
         let opts = SyncOptions {
             dry_run: !apply,
             recheck_clients: true,
+            ..SyncOptions::default()
         };
         let namespace = res.metadata.namespace.clone().unwrap_or_default();
         let tenant = match &res.spec.tenant_ref {

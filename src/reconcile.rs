@@ -14,6 +14,7 @@ use crate::auth0::{Auth0Client, Auth0Error, Connection, ConnectionUpdate};
 use crate::crd::{
     CertificateInfo, MetadataSourceStatus, SpCertificateInfo, SsoConnection, SsoConnectionStatus,
 };
+use crate::drift::Listing;
 use crate::metadata::{IdpMetadata, parse_idp_metadata};
 use crate::ownership::{Adoption, Claim, Marker, Owner, read_marker};
 use crate::plan::{self, Desired, Diff, KeyPair, Plan, PlanError, PlanInputs, Refusal};
@@ -238,6 +239,10 @@ pub enum SyncError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// A create found the name taken (409) without having looked it up: internal to
+    /// [`sync_connection`], which looks the name up and plans again.
+    #[error("the connection name is taken")]
+    NameTaken,
     /// Reading a referenced Kubernetes object failed.
     #[error("reading {what} failed: {message}")]
     Kubernetes {
@@ -270,6 +275,7 @@ impl SyncError {
             SyncError::Denied { reason, .. } => *reason,
             SyncError::Auth0(e) => e.reason(),
             SyncError::Kubernetes { .. } => Reason::Auth0Unavailable,
+            SyncError::NameTaken => Reason::ConnectionConflict,
         }
     }
 
@@ -340,12 +346,15 @@ pub struct Synced {
 }
 
 /// Options for one sync.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SyncOptions {
     /// Compute the plan only.
     pub dry_run: bool,
     /// Re-read the enabled applications even if the spec did not change (drift resync).
     pub recheck_clients: bool,
+    /// The tenant's drift listing, to compare with instead of reading the connection (see
+    /// [`crate::drift`]).
+    pub listed: Option<std::sync::Arc<Listing>>,
 }
 
 /// Brings the Auth0 connection of `res` in line with its spec.
@@ -447,25 +456,26 @@ pub async fn sync_connection<S: Sources + Sync>(
     })?;
 
     // A new connection that routes domains needs the tenant's listing for the domain check
-    // anyway: take the same-named connection from it instead of a second lookup.
+    // anyway: take the same-named connection from it instead of a second lookup. Any other
+    // new connection is created in one call: POST first, and only a 409 (the name is taken:
+    // ours after a lost reply, someone else's, or one to adopt) looks the name up.
     let mut listing = None;
     if status.connection_id.is_none() && res.spec.restrict_sso_only {
         listing = Some(client.list_connections().await?);
     }
-    let current = match &listing {
-        Some(all) => all.iter().find(|c| c.name == name).cloned(),
-        None => read_current(client, status.connection_id.as_deref(), &name).await?,
+    let mut looked_up = listing.is_some() || status.connection_id.is_some() || opts.dry_run;
+    let mut from_listing = false;
+    let mut current = match (&listing, status.connection_id.as_deref()) {
+        (Some(all), _) => all.iter().find(|c| c.name == name).cloned(),
+        (None, Some(id)) => {
+            let (conn, listed) = current_by_id(client, id, &name, opts.listed.as_deref()).await?;
+            from_listing = listed;
+            conn
+        }
+        (None, None) if opts.dry_run => client.find_connection_by_name(&name).await?,
+        (None, None) => None,
     };
     check_domain_aliases_elsewhere(client, res, current.as_ref(), listing).await?;
-    let gone = foreign_owner_gone(sources, current.as_ref(), &claimant.owner).await?;
-    let claim = claimant.claim(res.spec.adopt_existing, gone);
-    let planned = plan::plan_connection(&desired, &name, &claim, current.as_ref())
-        .map_err(SyncError::Refused)?;
-
-    let unclaimed_domain_aliases = current
-        .as_ref()
-        .map(|c| desired.unclaimed_domain_aliases(c))
-        .unwrap_or_default();
     let mut synced = Synced {
         connection_id: None,
         action: Action::Planned,
@@ -476,26 +486,47 @@ pub async fn sync_connection<S: Sources + Sync>(
         metadata_source,
         managed_enabled_clients: status.managed_enabled_clients.clone(),
         enabled_clients_added: Vec::new(),
-        unclaimed_domain_aliases,
+        unclaimed_domain_aliases: Vec::new(),
         sp_certificates,
         not_selected_because: choice.not_selected_because,
     };
-    if opts.dry_run {
-        match planned {
-            Plan::Create { diff, .. } => {
-                synced.is_create = true;
-                synced.diff = diff;
+    let (id, action, diff) = loop {
+        let gone = foreign_owner_gone(sources, current.as_ref(), &claimant.owner).await?;
+        let claim = claimant.claim(res.spec.adopt_existing, gone);
+        let planned = plan::plan_connection(&synced.desired, &name, &claim, current.as_ref())
+            .map_err(SyncError::Refused)?;
+        synced.unclaimed_domain_aliases = current
+            .as_ref()
+            .map(|c| synced.desired.unclaimed_domain_aliases(c))
+            .unwrap_or_default();
+        if opts.dry_run {
+            match planned {
+                Plan::Create { diff, .. } => {
+                    synced.is_create = true;
+                    synced.diff = diff;
+                }
+                Plan::Update { id, diff, .. } => {
+                    synced.connection_id = Some(id);
+                    synced.diff = diff;
+                }
+                Plan::Unchanged { id } => synced.connection_id = Some(id),
             }
-            Plan::Update { id, diff, .. } => {
-                synced.connection_id = Some(id);
-                synced.diff = diff;
-            }
-            Plan::Unchanged { id } => synced.connection_id = Some(id),
+            return Ok(synced);
         }
-        return Ok(synced);
-    }
-
-    let (id, action, diff) = execute(client, planned, &synced.desired, &name, &claim).await?;
+        // A write merges over a fresh read, never over the listing.
+        if let (true, Plan::Update { id, .. }) = (from_listing, &planned) {
+            current = client.get_connection(id).await?;
+            from_listing = false;
+            continue;
+        }
+        match execute(client, planned, &synced.desired, &name, &claim, !looked_up).await {
+            Err(SyncError::NameTaken) => {
+                current = client.find_connection_by_name(&name).await?;
+                looked_up = true;
+            }
+            other => break other?,
+        }
+    };
     synced.connection_id = Some(id.clone());
     synced.action = action;
     synced.diff = diff;
@@ -525,12 +556,15 @@ pub async fn sync_connection<S: Sources + Sync>(
 /// How many times a PATCH of a connection is sent before a transient failure is reported.
 const WRITE_ATTEMPTS: usize = 4;
 
+/// Writes what the plan says. `name_unchecked`: the name was not looked up before a create,
+/// so a 409 is [`SyncError::NameTaken`] for the caller to look it up and plan again.
 async fn execute(
     client: &Auth0Client,
     planned: Plan,
     desired: &Desired,
     name: &str,
     claim: &Claim<'_>,
+    name_unchecked: bool,
 ) -> Result<(String, Action, Diff), SyncError> {
     let replan = |current: Option<&Connection>| {
         plan::plan_connection(desired, name, claim, current).map_err(SyncError::Refused)
@@ -546,6 +580,7 @@ async fn execute(
                 verify_thumbprint(&created, desired)?;
                 Ok((created.id, Action::Created, diff))
             }
+            Err(e) if e.is_name_conflict() && name_unchecked => Err(SyncError::NameTaken),
             // A retried POST may have succeeded the first time, or someone raced us: look the
             // name up and adopt it only if it is ours (plan_connection checks the marker; a
             // foreign marker found now counts as live).
@@ -660,18 +695,27 @@ fn verify_thumbprint(conn: &Connection, desired: &Desired) -> Result<(), SyncErr
     }
 }
 
-async fn read_current(
+/// The connection `id` (named `name`) as Auth0 holds it: from `listed` (the tenant's last drift
+/// listing) when it is there, else one GET; a connection gone or renamed falls back to the
+/// name. A listing is not a lock: what it lacks is read by id before anything is concluded.
+/// Also says whether it came from the listing.
+async fn current_by_id(
     client: &Auth0Client,
-    known_id: Option<&str>,
+    id: &str,
     name: &str,
-) -> Result<Option<Connection>, SyncError> {
-    if let Some(id) = known_id
-        && let Some(conn) = client.get_connection(id).await?
+    listed: Option<&Listing>,
+) -> Result<(Option<Connection>, bool), SyncError> {
+    if let Some(conn) = listed.and_then(|l| l.get(id))
         && conn.name == name
     {
-        return Ok(Some(conn));
+        return Ok((Some(conn.clone()), true));
     }
-    Ok(client.find_connection_by_name(name).await?)
+    if let Some(conn) = client.get_connection(id).await?
+        && conn.name == name
+    {
+        return Ok((Some(conn), false));
+    }
+    Ok((client.find_connection_by_name(name).await?, false))
 }
 
 /// Checks what an older API server may have let through (CEL, patterns) and the immutable

@@ -105,6 +105,8 @@ pub struct TenantHandle {
     pub policy: Option<TenantPolicy>,
     /// Whether it can be used.
     pub state: TenantState,
+    /// Its latest drift listing (kept with the client).
+    pub lister: Arc<crate::drift::Lister>,
     fingerprint: String,
 }
 
@@ -134,6 +136,7 @@ impl Tenants {
                 facts,
                 policy: None,
                 state: TenantState::Ready,
+                lister: Default::default(),
                 fingerprint: String::new(),
             };
             tenants.write().insert(TenantKey::Flags, Arc::new(handle));
@@ -206,9 +209,15 @@ impl Tenants {
     ) -> Result<Arc<TenantHandle>, crate::auth0::Auth0Error> {
         let fingerprint = fingerprint(&config);
         let mut entries = self.write();
-        let (client, state) = match entries.get(&key) {
-            Some(old) if old.fingerprint == fingerprint => (old.client.clone(), old.state.clone()),
-            _ => (Auth0Client::new(config)?, TenantState::Pending),
+        let (client, state, lister) = match entries.get(&key) {
+            Some(old) if old.fingerprint == fingerprint => {
+                (old.client.clone(), old.state.clone(), old.lister.clone())
+            }
+            _ => (
+                Auth0Client::new(config)?,
+                TenantState::Pending,
+                Default::default(),
+            ),
         };
         let handle = Arc::new(TenantHandle {
             key: key.clone(),
@@ -216,6 +225,7 @@ impl Tenants {
             facts,
             policy,
             state,
+            lister,
             fingerprint,
         });
         entries.insert(key, handle.clone());
@@ -232,6 +242,7 @@ impl Tenants {
                 facts: old.facts.clone(),
                 policy: old.policy.clone(),
                 state,
+                lister: old.lister.clone(),
                 fingerprint: old.fingerprint.clone(),
             };
             entries.insert(key.clone(), Arc::new(handle));

@@ -423,6 +423,7 @@ async fn sync(
         SyncOptions {
             dry_run: false,
             recheck_clients: true,
+            ..SyncOptions::default()
         },
         now,
     )

@@ -325,3 +325,190 @@ async fn secret_looking_extra_options_never_reach_the_status_and_a_second_sync_w
     assert!(!shown.contains("rotated-client-secret-value"), "{shown}");
     assert!(emulator.connection().await["options"]["idpPassword"] == "extra-password-value");
 }
+
+impl Emulator {
+    /// `METHOD path` of the Management API calls after `since` (the token call excluded).
+    async fn api_calls_since(&self, since: u64) -> (Vec<String>, u64) {
+        let calls = self.admin_get(&format!("calls?since={since}")).await;
+        let calls = calls.as_array().expect("array");
+        let last = calls
+            .iter()
+            .filter_map(|c| c["seq"].as_u64())
+            .max()
+            .unwrap_or(since);
+        let api = calls
+            .iter()
+            .filter(|c| {
+                c["path"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("/api/v2")
+            })
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c["method"].as_str().unwrap_or_default(),
+                    c["path"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        (api, last)
+    }
+
+    /// Changes one option of the stored connection as the Dashboard would (a PATCH of the
+    /// whole options object by another client).
+    async fn dashboard_edit(&self, client: &Auth0Client, key: &str, value: Value) {
+        let conn = self.connection().await;
+        let mut options = conn["options"].as_object().cloned().expect("options");
+        options.insert(key.to_string(), value);
+        let id = conn["id"].as_str().expect("id");
+        client
+            .update_connection(
+                id,
+                &sso_operator::auth0::ConnectionUpdate {
+                    options: Some(options),
+                    metadata: None,
+                },
+            )
+            .await
+            .expect("dashboard edit");
+    }
+}
+
+async fn sync_with(
+    client: &Auth0Client,
+    res: &SsoConnection,
+    sources: &Manifests,
+    listed: Option<std::sync::Arc<sso_operator::drift::Listing>>,
+) -> Result<reconcile::Synced, SyncError> {
+    reconcile::sync_connection(
+        client,
+        res,
+        &reconcile::Claimant::new(
+            res,
+            "test-cluster",
+            sso_operator::ownership::Adoption::Unowned,
+        ),
+        sources,
+        SyncOptions {
+            listed,
+            ..SyncOptions::default()
+        },
+        jiff::Timestamp::now(),
+    )
+    .await
+}
+
+async fn listing(client: &Auth0Client) -> std::sync::Arc<sso_operator::drift::Listing> {
+    std::sync::Arc::new(sso_operator::drift::Listing::new(
+        jiff::Timestamp::now(),
+        client
+            .list_connections_of_strategy("samlp")
+            .await
+            .expect("listing"),
+    ))
+}
+
+/// A create is one POST; a second resource of the same name after a lost status (no id) finds
+/// its own connection through the 409 and creates no duplicate.
+#[tokio::test]
+async fn a_new_connection_costs_one_post_and_a_lost_reply_no_duplicate() {
+    let emulator = Emulator::start().await;
+    let client = emulator.client();
+    let (sources, res) = manifests(json!({"debug": false}));
+    let (_, seq) = emulator.api_calls_since(0).await;
+    let created = sync(&client, &res, &sources).await.expect("created");
+    assert_eq!(created.action, Action::Created);
+    let (calls, seq) = emulator.api_calls_since(seq).await;
+    assert_eq!(calls, ["POST /api/v2/connections"], "a create is one call");
+
+    // The status with the id was lost: the POST meets a 409, the name is looked up, the
+    // marker says it is ours, nothing is duplicated or rewritten.
+    let again = sync(&client, &res, &sources).await.expect("found again");
+    assert_eq!(again.action, Action::Unchanged);
+    assert_eq!(again.connection_id, created.connection_id);
+    let (calls, _) = emulator.api_calls_since(seq).await;
+    assert_eq!(
+        calls,
+        ["POST /api/v2/connections", "GET /api/v2/connections"],
+        "409, then one lookup by name"
+    );
+    let all = emulator.admin_get("connections").await;
+    assert_eq!(all.as_array().expect("array").len(), 1);
+}
+
+/// With the tenant's listing, an unchanged connection costs no call; a Dashboard change to a
+/// managed option is found in the listing, re-read right before the PATCH, reverted, and a
+/// foreign option survives; a connection the listing lacks is read by id.
+#[tokio::test]
+async fn a_listing_finds_drift_without_a_call_per_unchanged_connection() {
+    let emulator = Emulator::start().await;
+    let client = emulator.client();
+    let tenant = Tenant::new("emulator.local", None, None);
+    let (sources, mut res) = manifests(json!({"debug": false}));
+    let created = sync(&client, &res, &sources).await.expect("created");
+    res.status = Some(reconcile::synced_status(
+        &res,
+        &created,
+        &tenant,
+        jiff::Timestamp::now(),
+    ));
+
+    let listed = listing(&client).await;
+    let (_, seq) = emulator.api_calls_since(0).await;
+    let same = sync_with(&client, &res, &sources, Some(listed))
+        .await
+        .expect("in sync");
+    assert_eq!(same.action, Action::Unchanged);
+    let (calls, seq) = emulator.api_calls_since(seq).await;
+    assert!(
+        calls.is_empty(),
+        "an unchanged listed connection cost {calls:?}"
+    );
+
+    // Drift: the Dashboard flips a managed option and adds one of its own.
+    emulator.dashboard_edit(&client, "debug", json!(true)).await;
+    emulator
+        .dashboard_edit(&client, "dashboardOnly", json!("kept"))
+        .await;
+    let listed = listing(&client).await;
+    let (_, seq2) = emulator.api_calls_since(seq).await;
+    let repaired = sync_with(&client, &res, &sources, Some(listed))
+        .await
+        .expect("repaired");
+    assert_eq!(repaired.action, Action::Updated);
+    let (calls, seq) = emulator.api_calls_since(seq2).await;
+    assert_eq!(
+        calls
+            .iter()
+            .map(|c| c.split(' ').next().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["GET", "PATCH"],
+        "a fresh read right before the PATCH: {calls:?}"
+    );
+    let stored = emulator.connection().await;
+    assert_eq!(
+        stored["options"]["debug"], false,
+        "the managed option is reverted"
+    );
+    assert_eq!(
+        stored["options"]["dashboardOnly"], "kept",
+        "a foreign option survives"
+    );
+
+    // A listing that lacks the connection concludes nothing: the connection is read by id.
+    let empty = std::sync::Arc::new(sso_operator::drift::Listing::new(
+        jiff::Timestamp::now(),
+        vec![],
+    ));
+    let checked = sync_with(&client, &res, &sources, Some(empty))
+        .await
+        .expect("checked");
+    assert_eq!(checked.action, Action::Unchanged);
+    let (calls, _) = emulator.api_calls_since(seq).await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(
+        calls[0].starts_with("GET /api/v2/connections/"),
+        "{calls:?}"
+    );
+}

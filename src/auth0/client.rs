@@ -484,6 +484,18 @@ impl Auth0Client {
     /// strategy, options and metadata: checkpoint pages of 100 (`take`/`from`, which also works
     /// past 1,000 connections). Options are absent without `read:connections_options`.
     pub async fn list_connections(&self) -> Result<Vec<Connection>, Auth0Error> {
+        self.list_checkpoint(None).await
+    }
+
+    /// The tenant's connections of one `strategy` (e.g. `samlp`), as [`Self::list_connections`].
+    pub async fn list_connections_of_strategy(
+        &self,
+        strategy: &str,
+    ) -> Result<Vec<Connection>, Auth0Error> {
+        self.list_checkpoint(Some(strategy)).await
+    }
+
+    async fn list_checkpoint(&self, strategy: Option<&str>) -> Result<Vec<Connection>, Auth0Error> {
         let take = LIST_CHECKPOINT_PAGE.to_string();
         let mut all = Vec::new();
         let mut from: Option<String> = None;
@@ -493,6 +505,9 @@ impl Auth0Client {
                 ("include_fields", "true"),
                 ("take", take.as_str()),
             ];
+            if let Some(strategy) = strategy {
+                query.push(("strategy", strategy));
+            }
             if let Some(cursor) = from.as_deref() {
                 query.push(("from", cursor));
             }

@@ -44,7 +44,7 @@ use crate::crd::{Auth0Tenant, ClusterAuth0Tenant, SsoConnection};
 use crate::encrypt::Encryptor;
 use crate::metrics::{CertificateLabels, Metrics, ResourceLabels};
 use crate::reconcile::Tenant;
-use crate::tenants::{ClientDefaults, Tenants};
+use crate::tenants::{ClientDefaults, TenantKey, Tenants};
 
 /// Field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "sso-operator";
@@ -107,6 +107,9 @@ pub struct Context {
     /// Reconciles SsoConnections at once (e.g. when their tenant becomes Ready).
     pub trigger: OnceLock<futures::channel::mpsc::UnboundedSender<ObjectRef<SsoConnection>>>,
     failures: Mutex<HashMap<ObjectRef<SsoConnection>, u32>>,
+    /// Resources this operator has synced since it started (the first sync after a start is
+    /// a drift check).
+    synced: Mutex<std::collections::HashSet<ObjectRef<SsoConnection>>>,
     /// Certificates synced to Auth0 whose encryption failed, by resource: retried without
     /// another Auth0 call while the spec and the metadata are unchanged.
     pending_encryption: Mutex<HashMap<ObjectRef<SsoConnection>, PendingEncryption>>,
@@ -167,6 +170,7 @@ impl Context {
             namespaced_tenants: OnceLock::new(),
             trigger: OnceLock::new(),
             failures: Mutex::new(HashMap::new()),
+            synced: Mutex::new(Default::default()),
             pending_encryption: Mutex::new(HashMap::new()),
         }
     }
@@ -205,6 +209,44 @@ impl Context {
 }
 
 impl Context {
+    /// Records that `key` was synced by this operator.
+    pub(crate) fn mark_synced(&self, key: &ObjectRef<SsoConnection>) {
+        self.synced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone());
+    }
+
+    /// Forgets `key` (it is being deleted).
+    pub(crate) fn forget_synced(&self, key: &ObjectRef<SsoConnection>) {
+        self.synced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    /// Whether `key` was synced since the operator started.
+    pub(crate) fn synced_before(&self, key: &ObjectRef<SsoConnection>) -> bool {
+        self.synced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key)
+    }
+
+    /// Reconciles every other resource of `tenant` now: a new drift listing was taken for
+    /// it, and checking them all against it makes it one pass for the tenant.
+    pub(crate) fn check_tenant(&self, tenant: &TenantKey, except: &ObjectRef<SsoConnection>) {
+        let (Some(store), Some(trigger)) = (self.store.get(), self.trigger.get()) else {
+            return;
+        };
+        for res in store.state() {
+            let key = ObjectRef::from_obj(&*res);
+            if key != *except && TenantKey::of_resource(&res) == *tenant {
+                let _ = trigger.unbounded_send(key);
+            }
+        }
+    }
+
     /// Counts one more consecutive failure of `key`; returns the count (drives backoff).
     pub(super) fn record_failure(&self, key: &ObjectRef<SsoConnection>) -> u32 {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());

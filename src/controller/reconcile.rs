@@ -38,6 +38,7 @@ pub async fn reconcile(
 
     if obj.metadata.deletion_timestamp.is_some() {
         ctx.metadata_urls.remove(&ObjectRef::from_obj(&*obj));
+        ctx.forget_synced(&ObjectRef::from_obj(&*obj));
         if has_finalizer {
             cleanup(&obj, &ctx, &api, &name).await?;
         }
@@ -84,6 +85,8 @@ pub async fn reconcile(
                     let recheck_clients = old_status.last_sync_time.as_ref().is_none_or(|t| {
                         now.duration_since(t.0).as_secs() >= ctx.resync.as_secs() as i64
                     });
+                    let listed =
+                        drift_listing(&obj, &ctx, &admitted.tenant, &old_status, now).await;
                     reconcile::sync_connection(
                         &admitted.tenant.client,
                         &obj,
@@ -92,6 +95,7 @@ pub async fn reconcile(
                         SyncOptions {
                             dry_run: false,
                             recheck_clients,
+                            listed,
                         },
                         now,
                     )
@@ -145,6 +149,7 @@ pub async fn reconcile(
                 }),
             );
             ctx.metrics.count_outcome(synced.action.as_str());
+            ctx.mark_synced(&key);
             let ready_message = status::find_condition(&status.conditions, READY)
                 .map(|c| c.message.clone())
                 .unwrap_or_default();
@@ -232,6 +237,44 @@ pub async fn reconcile(
         url_state.as_ref(),
         now,
     )))
+}
+
+/// The tenant's drift listing for this reconcile (see [`crate::drift`]): a resource that
+/// exists in Auth0 is compared with the listing instead of read on its own. A drift check
+/// (the first reconcile since the operator started, or a due resync) takes a new listing
+/// unless a fresh one exists, once for all concurrent callers; when it replaces an older one,
+/// the tenant's other resources are checked against it too (one pass for the tenant). `None`:
+/// read the connection by id (a new resource, no usable listing, or listing failed).
+async fn drift_listing(
+    obj: &SsoConnection,
+    ctx: &Context,
+    tenant: &crate::tenants::TenantHandle,
+    old_status: &SsoConnectionStatus,
+    now: Timestamp,
+) -> Option<std::sync::Arc<crate::drift::Listing>> {
+    old_status.connection_id.as_ref()?;
+    let key = ObjectRef::from_obj(obj);
+    let since_last_sync = old_status
+        .last_sync_time
+        .as_ref()
+        .and_then(|t| std::time::Duration::try_from(now.duration_since(t.0)).ok());
+    match crate::drift::listing_use(!ctx.synced_before(&key), since_last_sync, ctx.resync) {
+        crate::drift::Use::Reuse { max_age } => tenant.lister.latest(max_age, now),
+        crate::drift::Use::Check { max_age } => {
+            match tenant.lister.check(&tenant.client, max_age).await {
+                Ok(checked) => {
+                    if checked.replaced {
+                        ctx.check_tenant(&tenant.key, &key);
+                    }
+                    Some(checked.listing).filter(|l| l.usable)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "listing the tenant's connections failed; reading each connection instead");
+                    None
+                }
+            }
+        }
+    }
 }
 
 fn requeue(delay: Option<std::time::Duration>) -> Action {
