@@ -23,7 +23,7 @@ pub struct Listing {
     /// Whether every connection came with its options (the token has
     /// `read:connections_options`); without them nothing can be concluded from the listing.
     pub usable: bool,
-    connections: HashMap<String, Connection>,
+    connections: Mutex<HashMap<String, Connection>>,
 }
 
 impl Listing {
@@ -32,27 +32,39 @@ impl Listing {
         Listing {
             taken_at,
             usable: connections.iter().all(|c| c.options.is_some()),
-            connections: connections.into_iter().map(|c| (c.id.clone(), c)).collect(),
+            connections: Mutex::new(connections.into_iter().map(|c| (c.id.clone(), c)).collect()),
         }
     }
 
     /// The listed connection `id`; `None` when it was not listed or the listing is unusable.
-    pub fn get(&self, id: &str) -> Option<&Connection> {
+    pub fn get(&self, id: &str) -> Option<Connection> {
         if self.usable {
-            self.connections.get(id)
+            self.lock().get(id).cloned()
         } else {
             None
         }
     }
 
+    /// Records what a write of ours returned (the connection as Auth0 now holds it), so that
+    /// the listing does not report our own write as drift.
+    pub fn record(&self, conn: Connection) {
+        if conn.options.is_some() {
+            self.lock().insert(conn.id.clone(), conn);
+        }
+    }
+
     /// How many connections were listed.
     pub fn len(&self) -> usize {
-        self.connections.len()
+        self.lock().len()
     }
 
     /// Whether nothing was listed.
     pub fn is_empty(&self) -> bool {
-        self.connections.is_empty()
+        self.lock().is_empty()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Connection>> {
+        self.connections.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Age at `now`.
@@ -116,7 +128,7 @@ pub struct Checked {
 impl std::fmt::Debug for Lister {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let latest = self
-            .lock()
+            .latest_lock()
             .as_ref()
             .map(|l| (l.taken_at, l.len(), l.usable));
         f.debug_struct("Lister").field("latest", &latest).finish()
@@ -126,7 +138,7 @@ impl std::fmt::Debug for Lister {
 impl Lister {
     /// The latest listing if younger than `max_age`.
     pub fn latest(&self, max_age: Duration, now: Timestamp) -> Option<Arc<Listing>> {
-        self.lock().clone().filter(|l| l.age(now) <= max_age)
+        self.latest_lock().clone().filter(|l| l.age(now) <= max_age)
     }
 
     /// A listing younger than `max_age`: the latest, or a new one (callers arriving while it is
@@ -146,7 +158,7 @@ impl Lister {
         }
         let connections = client.list_connections_of_strategy("samlp").await?;
         let listing = Arc::new(Listing::new(now, connections));
-        let replaced = self.lock().replace(listing.clone()).is_some();
+        let replaced = self.latest_lock().replace(listing.clone()).is_some();
         tracing::debug!(
             connections = listing.len(),
             usable = listing.usable,
@@ -155,7 +167,7 @@ impl Lister {
         Ok(Checked { listing, replaced })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<Listing>>> {
+    fn latest_lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<Listing>>> {
         self.latest.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -519,7 +519,18 @@ pub async fn sync_connection<S: Sources + Sync>(
             from_listing = false;
             continue;
         }
-        match execute(client, planned, &synced.desired, &name, &claim, !looked_up).await {
+        let written_into = opts.listed.as_deref();
+        match execute(
+            client,
+            planned,
+            &synced.desired,
+            &name,
+            &claim,
+            !looked_up,
+            written_into,
+        )
+        .await
+        {
             Err(SyncError::NameTaken) => {
                 current = client.find_connection_by_name(&name).await?;
                 looked_up = true;
@@ -565,6 +576,7 @@ async fn execute(
     name: &str,
     claim: &Claim<'_>,
     name_unchecked: bool,
+    listed: Option<&Listing>,
 ) -> Result<(String, Action, Diff), SyncError> {
     let replan = |current: Option<&Connection>| {
         plan::plan_connection(desired, name, claim, current).map_err(SyncError::Refused)
@@ -572,13 +584,18 @@ async fn execute(
     match planned {
         Plan::Unchanged { id } => Ok((id, Action::Unchanged, Diff::default())),
         Plan::Update { id, body, diff } => {
-            let diff = update_with_fresh_merge(client, &id, body, diff, desired, replan).await?;
+            let diff =
+                update_with_fresh_merge(client, &id, body, diff, desired, replan, listed).await?;
             Ok((id, Action::Updated, diff))
         }
         Plan::Create { body, diff } => match client.create_connection(&body).await {
             Ok(created) => {
                 verify_thumbprint(&created, desired)?;
-                Ok((created.id, Action::Created, diff))
+                let id = created.id.clone();
+                if let Some(listed) = listed {
+                    listed.record(created);
+                }
+                Ok((id, Action::Created, diff))
             }
             Err(e) if e.is_name_conflict() && name_unchecked => Err(SyncError::NameTaken),
             // A retried POST may have succeeded the first time, or someone raced us: look the
@@ -601,7 +618,8 @@ async fn execute(
                         body,
                         diff: update,
                     } => {
-                        update_with_fresh_merge(client, &id, body, update, desired, replan).await?;
+                        update_with_fresh_merge(client, &id, body, update, desired, replan, listed)
+                            .await?;
                         Ok((id, Action::Created, diff))
                     }
                     Plan::Create { .. } => Err(e.into()),
@@ -627,6 +645,7 @@ async fn update_with_fresh_merge(
     mut diff: Diff,
     desired: &Desired,
     replan: impl Fn(Option<&Connection>) -> Result<Plan, SyncError>,
+    listed: Option<&Listing>,
 ) -> Result<Diff, SyncError> {
     let timing = client.config().timing;
     let mut delays = ExponentialBuilder::new()
@@ -639,8 +658,13 @@ async fn update_with_fresh_merge(
         let failure = match client.update_connection(id, &body).await {
             Ok(updated) => {
                 verify_thumbprint(&updated, desired)?;
+                if let Some(listed) = listed {
+                    listed.record(updated);
+                }
                 return Ok(diff);
             }
+            // Deferred: nothing was sent; the reconcile comes back at its booked turn.
+            Err(e @ Auth0Error::Deferred { .. }) => return Err(e.into()),
             Err(e) if e.is_transient() => e,
             Err(e) => return Err(e.into()),
         };
@@ -708,7 +732,7 @@ async fn current_by_id(
     if let Some(conn) = listed.and_then(|l| l.get(id))
         && conn.name == name
     {
-        return Ok((Some(conn.clone()), true));
+        return Ok((Some(conn), true));
     }
     if let Some(conn) = client.get_connection(id).await?
         && conn.name == name

@@ -9,12 +9,71 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
+/// Whose work a request is, for the order in which the budget serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// A person is waiting: a new resource, a spec change, a deletion (and anything not
+    /// marked otherwise). Served first.
+    Person,
+    /// Work nobody is watching: drift checks and repairs, resyncs, metadata and Secret
+    /// changes that may fan out to many resources. Served when no person's request waits.
+    Background,
+}
+
+/// The lane of the requests made inside [`in_lane`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lane {
+    /// Served first or after.
+    pub priority: Priority,
+    /// Background work that may be deferred instead of waiting: when its booked turn is more
+    /// than [`MAX_HOLD`] away, the request fails with `Auth0Error::Deferred` and the caller
+    /// comes back then (a reconcile gives its worker back meanwhile).
+    pub deferrable: bool,
+}
+
+impl Lane {
+    /// A person's work.
+    pub const PERSON: Lane = Lane {
+        priority: Priority::Person,
+        deferrable: false,
+    };
+}
+
+/// The longest a background request waits in line rather than being deferred.
+pub const MAX_HOLD: Duration = Duration::from_secs(1);
+/// Requests a deferred reconcile is booked for (a read and a write).
+const BOOKED_CALLS: u32 = 2;
+
+tokio::task_local! {
+    static LANE: Lane;
+}
+
+/// Runs `work` with its Auth0 requests in `lane`.
+pub async fn in_lane<F: std::future::Future>(lane: Lane, work: F) -> F::Output {
+    LANE.scope(lane, work).await
+}
+
+fn current_lane() -> Lane {
+    LANE.try_with(|l| *l).unwrap_or(Lane::PERSON)
+}
+
 /// Client-side token bucket shared by every clone of the client, plus a "not before" instant
 /// set after a 429 so that every caller pauses, not only the one that was refused.
+///
+/// Requests of [`Priority::Person`] go first: a background request waits while any person's
+/// request waits. Background requests also keep a schedule of their own (a theoretical
+/// arrival time advanced by every request served): a deferrable one whose turn is further
+/// than [`MAX_HOLD`] away books that turn and is deferred, so that background work never
+/// occupies every worker while a person's request needs one. Booked turns are served in
+/// order, so background work always progresses.
 #[derive(Debug)]
 pub struct RequestBudget {
     limiter: DefaultDirectRateLimiter,
     not_before: Mutex<Option<Instant>>,
+    period: Duration,
+    background_turn: Mutex<Instant>,
+    persons_waiting: std::sync::atomic::AtomicUsize,
+    served: tokio::sync::Notify,
 }
 
 impl RequestBudget {
@@ -30,21 +89,71 @@ impl RequestBudget {
         Some(RequestBudget {
             limiter: RateLimiter::direct(quota),
             not_before: Mutex::new(None),
+            period,
+            background_turn: Mutex::new(Instant::now()),
+            persons_waiting: Default::default(),
+            served: tokio::sync::Notify::new(),
         })
     }
 
-    /// Waits until a request may be sent: after any 429 pause, then for a bucket token.
-    pub async fn acquire(&self) {
+    /// Waits until a request may be sent: after any 429 pause, then for a bucket token, a
+    /// background request after every waiting person's. `Err(wait)`: a deferrable background
+    /// request was booked `wait` from now instead (nothing to send now).
+    pub async fn acquire(&self) -> Result<(), Duration> {
+        let lane = current_lane();
+        if lane.priority == Priority::Background {
+            let now = Instant::now();
+            let mut turn = self
+                .background_turn
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let mine = (*turn).max(now);
+            let wait = mine - now;
+            if lane.deferrable && wait > MAX_HOLD {
+                *turn = mine + self.period * BOOKED_CALLS;
+                return Err(wait);
+            }
+            *turn = mine + self.period;
+        }
+        let _waiting = (lane.priority == Priority::Person).then(|| PersonWaiting::new(self));
         loop {
             if let Some(until) = self.paused_until() {
                 tokio::time::sleep_until(until).await;
             }
-            self.limiter.until_ready().await;
-            // A 429 seen by another caller while we waited for the bucket moves the pause on.
-            match self.paused_until() {
-                Some(until) if until > Instant::now() => continue,
-                _ => return,
+            if lane.priority == Priority::Background
+                && self
+                    .persons_waiting
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    > 0
+            {
+                let _ = tokio::time::timeout(self.period, self.served.notified()).await;
+                continue;
             }
+            match self.limiter.check() {
+                Ok(()) => {}
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                        &governor::clock::DefaultClock::default(),
+                    ));
+                    let _ = tokio::time::timeout(wait, self.served.notified()).await;
+                    continue;
+                }
+            }
+            // A 429 seen by another caller while we waited moves the pause on.
+            if self.paused_until().is_some() {
+                continue;
+            }
+            if lane.priority == Priority::Person {
+                // A person's request takes a turn from the background schedule too.
+                let now = Instant::now();
+                let mut turn = self
+                    .background_turn
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                *turn = (*turn).max(now) + self.period;
+            }
+            self.served.notify_waiters();
+            return Ok(());
         }
     }
 
@@ -59,6 +168,27 @@ impl RequestBudget {
     fn paused_until(&self) -> Option<Instant> {
         let guard = self.not_before.lock().unwrap_or_else(|e| e.into_inner());
         (*guard).filter(|until| *until > Instant::now())
+    }
+}
+
+/// Counts a person's request as waiting for as long as it lives.
+struct PersonWaiting<'a>(&'a RequestBudget);
+
+impl<'a> PersonWaiting<'a> {
+    fn new(budget: &'a RequestBudget) -> Self {
+        budget
+            .persons_waiting
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        PersonWaiting(budget)
+    }
+}
+
+impl Drop for PersonWaiting<'_> {
+    fn drop(&mut self) {
+        self.0
+            .persons_waiting
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.served.notify_waiters();
     }
 }
 
@@ -230,5 +360,69 @@ mod tests {
         budget.pause_until(later);
         budget.pause_until(Instant::now() + Duration::from_secs(1));
         assert_eq!(budget.paused_until(), Some(later));
+    }
+
+    const BACKGROUND: Lane = Lane {
+        priority: Priority::Background,
+        deferrable: false,
+    };
+
+    #[tokio::test]
+    async fn a_persons_request_overtakes_queued_background_requests() {
+        let budget = std::sync::Arc::new(RequestBudget::new(20.0, 1).unwrap());
+        let order = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let (b, o) = (budget.clone(), order.clone());
+            tasks.push(tokio::spawn(in_lane(BACKGROUND, async move {
+                b.acquire().await.unwrap();
+                o.lock().unwrap().push(format!("background-{i}"));
+            })));
+        }
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let (b, o) = (budget.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            b.acquire().await.unwrap();
+            o.lock().unwrap().push("person".to_string());
+        }));
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        let person = order.iter().position(|x| x == "person").unwrap();
+        // At 20/s, about one background request is served in the 60 ms before the person
+        // arrives; the person's is served next, ahead of the four or five still waiting.
+        assert!(person <= 2, "{order:?}");
+        assert_eq!(order.len(), 7);
+    }
+
+    #[tokio::test]
+    async fn deferrable_background_work_books_successive_turns() {
+        let budget = RequestBudget::new(2.0, 1).unwrap();
+        let deferrable = Lane {
+            priority: Priority::Background,
+            deferrable: true,
+        };
+        // Turns are 0.5 s apart: the first three fit within the hold, later ones are booked.
+        let mut outcomes = Vec::new();
+        for _ in 0..6 {
+            let booked = in_lane(deferrable, async {
+                tokio::time::timeout(Duration::from_millis(1), budget.acquire()).await
+            })
+            .await;
+            outcomes.push(match booked {
+                Ok(Err(wait)) => Some(wait),
+                _ => None,
+            });
+        }
+        let waits: Vec<Duration> = outcomes.iter().flatten().copied().collect();
+        assert!(!waits.is_empty(), "nothing was deferred: {outcomes:?}");
+        assert!(waits.iter().all(|w| *w > MAX_HOLD), "{waits:?}");
+        assert!(
+            waits.windows(2).all(|w| w[1] > w[0]),
+            "each deferral books a later turn: {waits:?}"
+        );
+        // A person is never deferred.
+        assert!(budget.acquire().await.is_ok());
     }
 }

@@ -893,7 +893,12 @@ impl Auth0Client {
         let mut backoff = backoff_schedule(&config.timing, max_retries);
         let mut rate_limited_retries = 0;
         loop {
-            self.inner.budget.acquire().await;
+            if let Err(retry_after) = self.inner.budget.acquire().await {
+                return Err(Auth0Error::Deferred {
+                    operation,
+                    retry_after,
+                });
+            }
             let started = Instant::now();
             let span = tracing::debug_span!("auth0_request", operation);
             let outcome = async {

@@ -45,6 +45,15 @@ pub enum Auth0Error {
         /// Auth0 `message`.
         message: String,
     },
+    /// Not sent: background work yields the request budget to work a person is waiting for,
+    /// and is booked `retry_after` from now (see `budget::Lane`). Nothing was written.
+    #[error("deferred behind other work for {}s ({operation})", retry_after.as_secs())]
+    Deferred {
+        /// Which call.
+        operation: &'static str,
+        /// When the booked turn comes.
+        retry_after: Duration,
+    },
     /// The token endpoint refused the credentials (401/403): a configuration error.
     #[error(
         "Auth0 token request refused ({status}): {message}; check the client credentials (AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET) and that the application is authorized for the Management API"
@@ -88,7 +97,8 @@ impl Auth0Error {
             Auth0Error::Token { .. } => Reason::Auth0Rejected,
             Auth0Error::RateLimited { .. }
             | Auth0Error::Unavailable { .. }
-            | Auth0Error::NameBeingDeleted { .. } => Reason::Auth0Unavailable,
+            | Auth0Error::NameBeingDeleted { .. }
+            | Auth0Error::Deferred { .. } => Reason::Auth0Unavailable,
         }
     }
 
@@ -99,6 +109,7 @@ impl Auth0Error {
             Auth0Error::RateLimited { .. }
                 | Auth0Error::Unavailable { .. }
                 | Auth0Error::NameBeingDeleted { .. }
+                | Auth0Error::Deferred { .. }
         )
     }
 

@@ -6,7 +6,7 @@ pub mod error;
 pub mod model;
 pub mod token;
 
-pub use budget::RetryTiming;
+pub use budget::{Lane, Priority, RetryTiming, in_lane};
 pub use client::{Auth0Client, Auth0Config, ClientStats, ConfigError};
 pub use error::Auth0Error;
 pub use model::{ApiErrorBody, ClientStatus, Connection, ConnectionUpdate, NewConnection};

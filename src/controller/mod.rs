@@ -5,6 +5,7 @@
 //! - [`sources`]: reading referenced ConfigMaps and Secrets;
 //! - [`reconcile`]: one SsoConnection reconcile, phase by phase;
 //! - [`metadata_source`]: `spec.metadata.url` in a reconcile (refresh, gate, status);
+//! - [`lane`]: which lane of the request budget a reconcile takes (a person's work first);
 //! - [`finalizer`]: the finalizer and deletion in Auth0;
 //! - [`certificate`]: the encrypted certificate Secret;
 //! - [`sp_metadata`]: the SP metadata ConfigMap for the customer's IdP administrator;
@@ -15,6 +16,7 @@ mod certificate;
 mod dereference;
 mod finalizer;
 mod health;
+mod lane;
 mod metadata_source;
 mod outcome;
 mod reconcile;
@@ -107,6 +109,8 @@ pub struct Context {
     /// Reconciles SsoConnections at once (e.g. when their tenant becomes Ready).
     pub trigger: OnceLock<futures::channel::mpsc::UnboundedSender<ObjectRef<SsoConnection>>>,
     failures: Mutex<HashMap<ObjectRef<SsoConnection>, u32>>,
+    /// Background reconciles deferred to a booked turn of the request budget, by resource.
+    booked: Mutex<HashMap<ObjectRef<SsoConnection>, tokio::time::Instant>>,
     /// Resources this operator has synced since it started (the first sync after a start is
     /// a drift check).
     synced: Mutex<std::collections::HashSet<ObjectRef<SsoConnection>>>,
@@ -171,6 +175,7 @@ impl Context {
             trigger: OnceLock::new(),
             failures: Mutex::new(HashMap::new()),
             synced: Mutex::new(Default::default()),
+            booked: Mutex::new(HashMap::new()),
             pending_encryption: Mutex::new(HashMap::new()),
         }
     }
@@ -209,6 +214,29 @@ impl Context {
 }
 
 impl Context {
+    /// Time until the booked turn of `key` (zero when due), and forgets the booking.
+    pub(crate) fn take_booking(
+        &self,
+        key: &ObjectRef<SsoConnection>,
+    ) -> Option<std::time::Duration> {
+        let mut booked = self.booked.lock().unwrap_or_else(|p| p.into_inner());
+        let at = booked.remove(key)?;
+        let left = at.saturating_duration_since(tokio::time::Instant::now());
+        if !left.is_zero() {
+            // Not its turn yet: the booking stands.
+            booked.insert(key.clone(), at);
+        }
+        Some(left)
+    }
+
+    /// Books `key`'s turn `after` from now.
+    pub(crate) fn book(&self, key: &ObjectRef<SsoConnection>, after: std::time::Duration) {
+        self.booked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone(), tokio::time::Instant::now() + after);
+    }
+
     /// Records that `key` was synced by this operator.
     pub(crate) fn mark_synced(&self, key: &ObjectRef<SsoConnection>) {
         self.synced

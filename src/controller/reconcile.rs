@@ -14,13 +14,14 @@ use kube::{Api, ResourceExt};
 use super::certificate::{apply_encryption_outcome, store_certificate};
 use super::dereference::admit;
 use super::finalizer::{cleanup, set_finalizer};
+use super::lane;
 use super::metadata_source::{self, Gate};
 use super::outcome::{self, Requeue};
 use super::report::{publish, write_status};
 use super::sources::KubeSources;
 use super::sp_metadata::publish_sp_metadata;
 use super::{Context, ControllerError, FINALIZER, PendingEncryption, backoff, jittered};
-use crate::auth0::Auth0Error;
+use crate::auth0::{Auth0Error, Lane, Priority, in_lane};
 use crate::crd::{SsoConnection, SsoConnectionStatus};
 use crate::reconcile::{self, Sources, SyncError, SyncOptions};
 use crate::status::{self, READY, Reason};
@@ -68,6 +69,12 @@ pub async fn reconcile(
         return Ok(action);
     }
 
+    // A person's work first; background work waits for its booked turn.
+    let lane = match lane::turn(&obj, &old_status, ctx.take_booking(&key)) {
+        lane::Turn::Go(lane) => lane,
+        lane::Turn::Wait(left) => return Ok(Action::requeue(left)),
+    };
+
     let mut url_state = None;
     let result = match admit(&obj, &ctx).await {
         Ok(admitted) => {
@@ -85,19 +92,28 @@ pub async fn reconcile(
                     let recheck_clients = old_status.last_sync_time.as_ref().is_none_or(|t| {
                         now.duration_since(t.0).as_secs() >= ctx.resync.as_secs() as i64
                     });
-                    let listed =
-                        drift_listing(&obj, &ctx, &admitted.tenant, &old_status, now).await;
-                    reconcile::sync_connection(
-                        &admitted.tenant.client,
-                        &obj,
-                        &admitted.claimant,
-                        &sources,
-                        SyncOptions {
-                            dry_run: false,
-                            recheck_clients,
-                            listed,
+                    let listed = in_lane(
+                        Lane {
+                            priority: Priority::Background,
+                            deferrable: false,
                         },
-                        now,
+                        drift_listing(&obj, &ctx, &admitted.tenant, &old_status, now),
+                    )
+                    .await;
+                    in_lane(
+                        lane,
+                        reconcile::sync_connection(
+                            &admitted.tenant.client,
+                            &obj,
+                            &admitted.claimant,
+                            &sources,
+                            SyncOptions {
+                                dry_run: false,
+                                recheck_clients,
+                                listed,
+                            },
+                            now,
+                        ),
                     )
                     .await
                     .map(|synced| (synced, admitted))
@@ -166,6 +182,11 @@ pub async fn reconcile(
                 jittered(ctx.resync)
             };
             (status, Some(delay), true)
+        }
+        // Background work deferred behind a person's: nothing was sent; back at its turn.
+        Err(SyncError::Auth0(Auth0Error::Deferred { retry_after, .. })) => {
+            ctx.book(&key, retry_after);
+            return Ok(Action::requeue(retry_after));
         }
         // An API server hiccup says nothing about the resource: retry, keep its status.
         Err(err @ SyncError::Kubernetes { .. }) => {

@@ -8,6 +8,7 @@ mod leader;
 mod metadata_url;
 mod outage;
 mod safety;
+mod scale;
 mod setup;
 mod soak;
 mod sp_metadata;
@@ -51,6 +52,8 @@ pub fn all() -> Vec<Scenario> {
         scenario!(controller::encryption_outage_keeps_connection_ready_then_recovers),
         scenario!(metadata_url::metadata_url_follows_a_rollover_and_survives_failures),
         scenario!(metadata_url::a_private_metadata_url_is_refused_without_the_flag),
+        scenario!(scale::a_restart_lists_the_tenant_and_repairs_only_what_drifted),
+        scenario!(scale::a_new_resource_overtakes_queued_background_work),
         scenario!(hostile::hostile_inputs_fail_clearly_while_healthy_resources_sync),
         scenario!(hostile::auth0_scope_and_credential_refusals_write_nothing),
         scenario!(setup::secret_scan_flags_each_kind_of_leak),
