@@ -127,6 +127,8 @@ async fn run(args: &Args) -> Result<(), String> {
 
     let mut runs = Vec::new();
     let mut resync = None;
+    let mut passes: Option<Passes> = None;
+    let mut new_ready: Option<f64> = None;
     if args.cluster {
         let operator_bin = PathBuf::from(env!("CARGO_BIN_EXE_sso-operator"));
         let emulator_bin =
@@ -143,10 +145,16 @@ async fn run(args: &Args) -> Result<(), String> {
             let is_large = n == args.n_large && rate == 16;
             if is_large && args.resync {
                 eprintln!("== resync of all {n} after an operator restart");
-                resync = Some(resync_all(&env, &key_file, &emulator, operator, n, rate).await?);
+                let mut operator = operator;
+                resync =
+                    Some(resync_all(&env, &key_file, &emulator, &mut operator, n, rate).await?);
+                eprintln!("== restart at 2 req/s with {n} unchanged, then periodic drift passes");
+                passes = Some(restart_and_passes(&emulator, &mut operator, n).await?);
             }
             runs.push(result);
         }
+        eprintln!("== a new SsoConnection while 200 metadata changes wait at 2 req/s");
+        new_ready = Some(new_ready_under_load(&env, &key_file, &fixtures, 200).await?);
     }
 
     print_report(&calls, &parse, &runs, resync.as_ref());
@@ -187,6 +195,12 @@ async fn run(args: &Args) -> Result<(), String> {
     out["resync_ratio_16rps_n1000"] = json!(resync.as_ref().map(|r| round3(r.ratio())));
     out["calls_per_unchanged_at_scale"] =
         json!(resync.as_ref().map(|r| round3(r.gets_per_connection())));
+    out["restart_resync_calls_n1000"] = json!(passes.as_ref().map(|p| p.restart_calls));
+    out["restart_resync_seconds_n1000_2rps"] =
+        json!(passes.as_ref().map(|p| round3(p.restart_seconds)));
+    out["drift_calls_per_pass_n1000"] = json!(passes.as_ref().map(|p| round3(p.calls_per_pass)));
+    out["drift_calls_per_hour_n1000"] = json!(passes.as_ref().map(|p| round3(p.per_hour())));
+    out["new_ready_seconds_under_load_2rps"] = json!(new_ready.map(round3));
     out["parse_mib_per_s"] = json!(round3(parse.ours_mib_s));
     out["parse_reference_mib_per_s"] = json!(parse.reference_mib_s.map(round3));
     out["parse_speedup_vs_reference"] = json!(parse.speedup().map(round3));
@@ -362,6 +376,7 @@ async fn calls_per_reconcile(fixtures: &[Fixture]) -> Result<CallCounts, String>
     let (mut create, mut update, mut unchanged) = (Vec::new(), Vec::new(), Vec::new());
     let (mut create_clients, mut resync_clients) = (Vec::new(), Vec::new());
     let (mut token_calls, mut unchanged_writes, mut reconciles) = (0, 0, 0);
+    let mut listing_share = Vec::new();
     use reconcile::Action as A;
     for res in &manifests.connections {
         let mut res = res.clone();
@@ -376,7 +391,22 @@ async fn calls_per_reconcile(fixtures: &[Fixture]) -> Result<CallCounts, String>
                 res.spec.sign_request = !res.spec.sign_request;
                 res.metadata.generation = Some(res.metadata.generation.unwrap_or(1) + 1);
             }
-            let synced = sync(&client, &res, &manifests, recheck).await?;
+            // An unchanged resource is checked against the tenant's listing (a drift pass):
+            // the listing's calls are shared by every connection it lists.
+            let listed = if want == A::Unchanged && !with_clients {
+                let conns = client
+                    .list_connections_of_strategy("samlp")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let listed = sso_operator::drift::Listing::new(jiff::Timestamp::now(), conns);
+                let (api, _, _, last) = calls_since(&http, &base, seq).await?;
+                seq = last;
+                listing_share.push(api as f64 / listed.len().max(1) as f64);
+                Some(std::sync::Arc::new(listed))
+            } else {
+                None
+            };
+            let synced = sync(&client, &res, &manifests, recheck, listed).await?;
             if synced.action != want {
                 return Err(format!(
                     "{}: expected {} but the reconcile did {}",
@@ -413,7 +443,7 @@ async fn calls_per_reconcile(fixtures: &[Fixture]) -> Result<CallCounts, String>
     Ok(CallCounts {
         create: round3(mean(&create)),
         update: round3(mean(&update)),
-        unchanged: round3(mean(&unchanged)),
+        unchanged: round3(mean(&unchanged) + mean(&listing_share)),
         create_with_clients: round3(mean(&create_clients)),
         resync_with_clients: round3(mean(&resync_clients)),
         token_calls,
@@ -427,6 +457,7 @@ async fn sync(
     res: &SsoConnection,
     sources: &Manifests,
     recheck_clients: bool,
+    listed: Option<std::sync::Arc<sso_operator::drift::Listing>>,
 ) -> Result<reconcile::Synced, String> {
     reconcile::sync_connection(
         client,
@@ -440,7 +471,7 @@ async fn sync(
         SyncOptions {
             dry_run: false,
             recheck_clients,
-            ..SyncOptions::default()
+            listed,
         },
         jiff::Timestamp::now(),
     )
@@ -700,6 +731,31 @@ impl RunningOperator {
         }
     }
 
+    /// Sets `flag` to `value` for the next (re)start.
+    fn set_flag(&mut self, flag: &str, value: &str) {
+        match self.args.iter().position(|a| a == flag) {
+            Some(i) if i + 1 < self.args.len() => self.args[i + 1] = value.to_string(),
+            _ => self.args.extend([flag.to_string(), value.to_string()]),
+        }
+    }
+
+    /// `sso_operator_reconciles_total{outcome}` since this process started.
+    async fn reconciled(&self, outcome: &str) -> Result<u64, String> {
+        let url = format!("http://{}/metrics", self.metrics_addr);
+        let text = reqwest::get(&url)
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?
+            .text()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        let prefix = format!("sso_operator_reconciles_total{{outcome=\"{outcome}\"}} ");
+        Ok(text
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(0, |v| v as u64))
+    }
+
     /// SIGTERM, then the same command again.
     async fn restart(&mut self) -> Result<(), String> {
         self.child.terminate(Duration::from_secs(10));
@@ -876,7 +932,7 @@ async fn converge(
     apply_all(env, &ns, &ssos).await?;
     let apply_seconds = started.elapsed().as_secs_f64();
     eprintln!("   {n} SsoConnections applied in {apply_seconds:.1}s");
-    let expected_min = (2 * n + 1).saturating_sub(rate as usize) as f64 / f64::from(rate);
+    let expected_min = (n + 1).saturating_sub(rate as usize) as f64 / f64::from(rate);
     let timeout = Duration::from_secs_f64(expected_min * 3.0 + 120.0);
     let mut last_print = Instant::now();
     let seconds = loop {
@@ -938,8 +994,11 @@ struct Resynced {
 }
 
 impl Resynced {
+    /// (calls needed − burst) ÷ rate, at least one second: with the drift listing a restart
+    /// needs a dozen calls, so the floor keeps the ratio meaningful.
     fn min_seconds(&self) -> f64 {
-        self.calls_needed.saturating_sub(u64::from(self.rate)) as f64 / f64::from(self.rate)
+        (self.calls_needed.saturating_sub(u64::from(self.rate)) as f64 / f64::from(self.rate))
+            .max(1.0)
     }
 
     fn ratio(&self) -> f64 {
@@ -955,7 +1014,7 @@ async fn resync_all(
     _env: &Env,
     _key_file: &Path,
     emulator: &Emulator,
-    mut operator: RunningOperator,
+    operator: &mut RunningOperator,
     n: usize,
     rate: u32,
 ) -> Result<Resynced, String> {
@@ -966,14 +1025,13 @@ async fn resync_all(
     let timeout =
         Duration::from_secs_f64(n as f64 / f64::from(rate) * 3.0 + 120.0) + started.elapsed();
     let seconds = loop {
-        let now = emulator_counts(emulator).await?;
-        if now.gets - before.gets >= n as u64 {
+        let confirmed = operator.reconciled("unchanged").await.unwrap_or(0);
+        if confirmed >= n as u64 {
             break started.elapsed().as_secs_f64();
         }
         if started.elapsed() > timeout {
             return Err(format!(
-                "only {} of {n} connections re-read after {timeout:?}",
-                now.gets - before.gets
+                "only {confirmed} of {n} connections confirmed after {timeout:?}"
             ));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -995,6 +1053,157 @@ async fn resync_all(
         vm_hwm_kib,
         vm_rss_kib,
     })
+}
+
+/// A restart at 2 requests/s with N unchanged connections, then steady-state drift passes.
+struct Passes {
+    /// Management API and token calls until every connection was confirmed after the restart.
+    restart_calls: u64,
+    /// Seconds from the restart until every connection was confirmed.
+    restart_seconds: f64,
+    /// Calls of one periodic drift pass (listing pages and any per-connection call).
+    calls_per_pass: f64,
+}
+
+/// Resync interval of the periodic passes measured (30 s, so that the bench sees two).
+const PASS_RESYNC_SECONDS: u64 = 30;
+/// A token lives 24 h and is renewed 5 minutes ahead of expiry: one token call a day.
+const TOKEN_CALLS_PER_HOUR: f64 = 3600.0 / TOKEN_LIFETIME_USED_SECONDS;
+
+impl Passes {
+    /// Calls per hour at the default resync (3600 s: one pass an hour), token included.
+    fn per_hour(&self) -> f64 {
+        self.calls_per_pass * (3600.0 / RESYNC_SECONDS) + TOKEN_CALLS_PER_HOUR
+    }
+}
+
+/// Restarts the operator at 2 requests/s (and a 30 s resync), counts the calls and the time
+/// until all `n` connections are confirmed unchanged, then the calls of the periodic passes.
+async fn restart_and_passes(
+    emulator: &Emulator,
+    operator: &mut RunningOperator,
+    n: usize,
+) -> Result<Passes, String> {
+    operator.set_flag("--auth0-rate-limit", "2");
+    operator.set_flag("--auth0-rate-burst", "2");
+    operator.set_flag("--resync-seconds", &PASS_RESYNC_SECONDS.to_string());
+    let seq = emulator.last_seq().await?;
+    let started = Instant::now();
+    operator.restart().await?;
+    let timeout = Duration::from_secs(600);
+    let restart_seconds = loop {
+        if operator.reconciled("unchanged").await.unwrap_or(0) >= n as u64 {
+            break started.elapsed().as_secs_f64();
+        }
+        if started.elapsed() > timeout {
+            return Err(format!(
+                "not all {n} connections confirmed {timeout:?} after the restart"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let restart_calls = emulator
+        .calls_since(seq)
+        .await?
+        .as_array()
+        .map_or(0, |a| a.len() as u64);
+    // Two periodic passes: each listing's first page (no `from`) starts one.
+    let seq = emulator.last_seq().await?;
+    tokio::time::sleep(Duration::from_secs(PASS_RESYNC_SECONDS * 2 + 10)).await;
+    let calls = emulator.calls_since(seq).await?;
+    let calls = calls.as_array().cloned().unwrap_or_default();
+    let passes = calls
+        .iter()
+        .filter(|c| {
+            let q = c["query"].as_str().unwrap_or_default();
+            c["method"] == "GET"
+                && c["path"] == "/api/v2/connections"
+                && q.contains("take=")
+                && !q.contains("from=")
+        })
+        .count();
+    if passes == 0 {
+        return Err(format!(
+            "no drift pass in {}s with --resync-seconds {PASS_RESYNC_SECONDS}",
+            PASS_RESYNC_SECONDS * 2 + 10
+        ));
+    }
+    Ok(Passes {
+        restart_calls,
+        restart_seconds,
+        calls_per_pass: calls.len() as f64 / passes as f64,
+    })
+}
+
+/// `n` connections at 2 requests/s share one metadata ConfigMap; it changes (2n calls of
+/// background work queued); one new SsoConnection is applied: seconds until it is Ready.
+async fn new_ready_under_load(
+    env: &Env,
+    key_file: &Path,
+    fixtures: &[Fixture],
+    n: usize,
+) -> Result<f64, String> {
+    let ns = "bench-new-under-load";
+    env.create_namespace(ns).await?;
+    let emulator = env.start_emulator(&["--rate-limit", "2"]).await?;
+    let operator = RunningOperator::start(
+        env,
+        &emulator,
+        key_file,
+        ns,
+        2,
+        "sso-operator-new-under-load",
+    )
+    .await?;
+    let (first, second) = (&fixtures[0], &fixtures[1 % fixtures.len()]);
+    apply_all(env, ns, &[config_map_yaml("shared", &first.bytes)?]).await?;
+    let ssos: Vec<String> = (0..n)
+        .map(|i| sso_yaml(&format!("load-{i}"), "shared", ""))
+        .collect();
+    apply_all(env, ns, &ssos).await?;
+    let started = Instant::now();
+    loop {
+        let (ready, total) = count_ready(env, ns).await?;
+        if ready == n && total == n {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err(format!(
+                "only {ready} of {n} Ready:\n{}",
+                operator.child.log_tail(20)
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // The shared document changes: every connection needs a read and a write.
+    apply_all(env, ns, &[config_map_yaml("shared", &second.bytes)?]).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let started = Instant::now();
+    apply_all(
+        env,
+        ns,
+        &[
+            config_map_yaml("newcomer-idp", &first.bytes)?,
+            sso_yaml("newcomer", "newcomer-idp", ""),
+        ],
+    )
+    .await?;
+    loop {
+        let obj = env.get_json("ssoconnection", ns, "newcomer").await?;
+        let ready = obj["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        });
+        if ready {
+            let seconds = started.elapsed().as_secs_f64();
+            eprintln!("   the newcomer was Ready after {seconds:.1}s");
+            return Ok(seconds);
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err("the newcomer never became Ready".into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 // ---- report ----------------------------------------------------------------------------------
