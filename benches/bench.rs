@@ -158,6 +158,21 @@ async fn run(args: &Args) -> Result<(), String> {
     }
 
     print_report(&calls, &parse, &runs, resync.as_ref());
+    if let Some(p) = &passes {
+        println!(
+            "Restart with N = {} unchanged at 2 req/s: {} calls (token and listing pages), all confirmed after {:.1}s; periodic drift pass: {:.1} calls; per hour at the 3600 s resync: {:.2} (token included)",
+            args.n_large,
+            p.restart_calls,
+            p.restart_seconds,
+            p.calls_per_pass,
+            p.per_hour()
+        );
+    }
+    if let Some(seconds) = new_ready {
+        println!(
+            "A new SsoConnection while 200 metadata changes wait at 2 req/s (400 calls of background work): Ready after {seconds:.1}s"
+        );
+    }
 
     // The JSON line.
     out["calls_per_create"] = json!(calls.create);
@@ -256,7 +271,10 @@ fn ok_fixtures(dir: &Path) -> Result<Vec<Fixture>, String> {
 struct CallCounts {
     create: f64,
     update: f64,
+    /// Per-connection calls of an unchanged drift check plus its share of the listing.
     unchanged: f64,
+    /// Per-connection calls alone (the listing excluded).
+    unchanged_own: f64,
     create_with_clients: f64,
     resync_with_clients: f64,
     /// Token requests over the whole in-process run (one client, many reconciles).
@@ -267,11 +285,13 @@ struct CallCounts {
 }
 
 impl CallCounts {
-    /// Steady state: one unchanged reconcile per resync interval, plus one token per token
-    /// lifetime shared by all `n` connections of the operator.
+    /// Steady state: one drift check per resync interval (its own calls plus its share of a
+    /// listing of `n` connections in pages of 100), plus one token per token lifetime, shared
+    /// by all `n` connections of the operator.
     fn per_hour(&self, n: usize) -> f64 {
+        let pages = (n as f64 / 100.0).ceil().max(1.0);
         round3(
-            self.unchanged * (3600.0 / RESYNC_SECONDS)
+            (self.unchanged_own + pages / n as f64) * (3600.0 / RESYNC_SECONDS)
                 + (3600.0 / TOKEN_LIFETIME_USED_SECONDS) / n as f64,
         )
     }
@@ -378,63 +398,71 @@ async fn calls_per_reconcile(fixtures: &[Fixture]) -> Result<CallCounts, String>
     let (mut token_calls, mut unchanged_writes, mut reconciles) = (0, 0, 0);
     let mut listing_share = Vec::new();
     use reconcile::Action as A;
-    for res in &manifests.connections {
-        let mut res = res.clone();
-        let with_clients = !res.spec.enabled_clients.is_empty();
-        // create, resync (unchanged), and without enabledClients: update, unchanged.
-        let mut steps = vec![(A::Created, false), (A::Unchanged, with_clients)];
-        if !with_clients {
-            steps.extend([(A::Updated, false), (A::Unchanged, false)]);
-        }
-        for (want, recheck) in steps {
-            if want == A::Updated {
-                res.spec.sign_request = !res.spec.sign_request;
-                res.metadata.generation = Some(res.metadata.generation.unwrap_or(1) + 1);
-            }
-            // An unchanged resource is checked against the tenant's listing (a drift pass):
-            // the listing's calls are shared by every connection it lists.
-            let listed = if want == A::Unchanged && !with_clients {
-                let conns = client
-                    .list_connections_of_strategy("samlp")
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let listed = sso_operator::drift::Listing::new(jiff::Timestamp::now(), conns);
-                let (api, _, _, last) = calls_since(&http, &base, seq).await?;
-                seq = last;
-                listing_share.push(api as f64 / listed.len().max(1) as f64);
-                Some(std::sync::Arc::new(listed))
+    // Every resource is created first, so that the drift listings of the later steps list
+    // them all (a listing's calls are shared by the connections it lists).
+    let mut resources: Vec<SsoConnection> = manifests.connections.clone();
+    for phase in 0..2 {
+        for res in resources.iter_mut() {
+            let with_clients = !res.spec.enabled_clients.is_empty();
+            // create; then resync (unchanged), and without enabledClients: update, unchanged.
+            let mut steps = if phase == 0 {
+                vec![(A::Created, false)]
             } else {
-                None
+                vec![(A::Unchanged, with_clients)]
             };
-            let synced = sync(&client, &res, &manifests, recheck, listed).await?;
-            if synced.action != want {
-                return Err(format!(
-                    "{}: expected {} but the reconcile did {}",
-                    res.owner_key(),
-                    want.as_str(),
-                    synced.action.as_str()
+            if phase == 1 && !with_clients {
+                steps.extend([(A::Updated, false), (A::Unchanged, false)]);
+            }
+            for (want, recheck) in steps {
+                if want == A::Updated {
+                    res.spec.sign_request = !res.spec.sign_request;
+                    res.metadata.generation = Some(res.metadata.generation.unwrap_or(1) + 1);
+                }
+                // An unchanged resource is checked against the tenant's listing (a drift pass):
+                // the listing's calls are shared by every connection it lists.
+                let listed = if want == A::Unchanged && !with_clients {
+                    let conns = client
+                        .list_connections_of_strategy("samlp")
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let listed = sso_operator::drift::Listing::new(jiff::Timestamp::now(), conns);
+                    let (api, _, _, last) = calls_since(&http, &base, seq).await?;
+                    seq = last;
+                    listing_share.push(api as f64 / listed.len().max(1) as f64);
+                    Some(std::sync::Arc::new(listed))
+                } else {
+                    None
+                };
+                let synced = sync(&client, res, &manifests, recheck, listed).await?;
+                if synced.action != want {
+                    return Err(format!(
+                        "{}: expected {} but the reconcile did {}",
+                        res.owner_key(),
+                        want.as_str(),
+                        synced.action.as_str()
+                    ));
+                }
+                res.status = Some(reconcile::synced_status(
+                    res,
+                    &synced,
+                    &tenant,
+                    jiff::Timestamp::now(),
                 ));
-            }
-            res.status = Some(reconcile::synced_status(
-                &res,
-                &synced,
-                &tenant,
-                jiff::Timestamp::now(),
-            ));
-            let (api, token, writes, last) = calls_since(&http, &base, seq).await?;
-            seq = last;
-            token_calls += token;
-            reconciles += 1;
-            let api = api as f64;
-            match (want, with_clients) {
-                (A::Created, true) => create_clients.push(api),
-                (A::Created, false) => create.push(api),
-                (A::Updated, _) => update.push(api),
-                (_, true) => resync_clients.push(api),
-                (_, false) => unchanged.push(api),
-            }
-            if want == A::Unchanged {
-                unchanged_writes += writes;
+                let (api, token, writes, last) = calls_since(&http, &base, seq).await?;
+                seq = last;
+                token_calls += token;
+                reconciles += 1;
+                let api = api as f64;
+                match (want, with_clients) {
+                    (A::Created, true) => create_clients.push(api),
+                    (A::Created, false) => create.push(api),
+                    (A::Updated, _) => update.push(api),
+                    (_, true) => resync_clients.push(api),
+                    (_, false) => unchanged.push(api),
+                }
+                if want == A::Unchanged {
+                    unchanged_writes += writes;
+                }
             }
         }
     }
@@ -444,6 +472,7 @@ async fn calls_per_reconcile(fixtures: &[Fixture]) -> Result<CallCounts, String>
         create: round3(mean(&create)),
         update: round3(mean(&update)),
         unchanged: round3(mean(&unchanged) + mean(&listing_share)),
+        unchanged_own: round3(mean(&unchanged)),
         create_with_clients: round3(mean(&create_clients)),
         resync_with_clients: round3(mean(&resync_clients)),
         token_calls,
@@ -1244,7 +1273,7 @@ fn print_report(
         calls.token_calls, calls.reconciles, calls.unchanged_writes
     );
     println!(
-        "  steady state per connection per hour = unchanged calls x 3600/{RESYNC_SECONDS:.0} s resync + one token per {TOKEN_LIFETIME_USED_SECONDS:.0} s shared by N: {:.4} at N = 1000",
+        "  steady state per connection per hour = (own drift-check calls + 10 listing pages / N) x 3600/{RESYNC_SECONDS:.0} s resync + one token per {TOKEN_LIFETIME_USED_SECONDS:.0} s shared by N: {:.4} at N = 1000",
         calls.per_hour(1000)
     );
 

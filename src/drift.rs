@@ -15,7 +15,9 @@ use jiff::Timestamp;
 
 use crate::auth0::{Auth0Client, Auth0Error, Connection};
 
-/// The tenant's `samlp` connections as one listing saw them.
+/// The tenant's `samlp` connections as one listing saw them. Each is kept as its compact JSON
+/// (a few KiB; a parsed JSON tree is several times larger) and parsed when a reconcile asks
+/// for it: 1,000 connections stay a few MiB.
 #[derive(Debug, Default)]
 pub struct Listing {
     /// When the listing started.
@@ -23,33 +25,53 @@ pub struct Listing {
     /// Whether every connection came with its options (the token has
     /// `read:connections_options`); without them nothing can be concluded from the listing.
     pub usable: bool,
-    connections: Mutex<HashMap<String, Connection>>,
+    connections: Mutex<HashMap<String, Box<[u8]>>>,
 }
 
 impl Listing {
     /// A listing of `connections` taken at `taken_at`.
     pub fn new(taken_at: Timestamp, connections: Vec<Connection>) -> Listing {
+        let mut listing = Listing::started(taken_at);
+        connections.into_iter().for_each(|c| listing.add(c));
+        listing
+    }
+
+    /// An empty listing started at `taken_at`, usable until a connection without options is
+    /// added.
+    pub fn started(taken_at: Timestamp) -> Listing {
         Listing {
             taken_at,
-            usable: connections.iter().all(|c| c.options.is_some()),
-            connections: Mutex::new(connections.into_iter().map(|c| (c.id.clone(), c)).collect()),
+            usable: true,
+            connections: Mutex::default(),
+        }
+    }
+
+    /// Adds one listed connection.
+    pub fn add(&mut self, conn: Connection) {
+        self.usable &= conn.options.is_some();
+        self.insert(conn);
+    }
+
+    fn insert(&self, conn: Connection) {
+        if let Ok(json) = serde_json::to_vec(&conn) {
+            self.lock().insert(conn.id, json.into_boxed_slice());
         }
     }
 
     /// The listed connection `id`; `None` when it was not listed or the listing is unusable.
     pub fn get(&self, id: &str) -> Option<Connection> {
-        if self.usable {
-            self.lock().get(id).cloned()
-        } else {
-            None
+        if !self.usable {
+            return None;
         }
+        let json = self.lock().get(id).cloned()?;
+        serde_json::from_slice(&json).ok()
     }
 
     /// Records what a write of ours returned (the connection as Auth0 now holds it), so that
     /// the listing does not report our own write as drift.
     pub fn record(&self, conn: Connection) {
         if conn.options.is_some() {
-            self.lock().insert(conn.id.clone(), conn);
+            self.insert(conn);
         }
     }
 
@@ -63,7 +85,7 @@ impl Listing {
         self.lock().is_empty()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Connection>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Box<[u8]>>> {
         self.connections.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -156,8 +178,11 @@ impl Lister {
                 replaced: false,
             });
         }
-        let connections = client.list_connections_of_strategy("samlp").await?;
-        let listing = Arc::new(Listing::new(now, connections));
+        let mut listing = Listing::started(now);
+        client
+            .each_connection_of_strategy("samlp", &mut |c| listing.add(c))
+            .await?;
+        let listing = Arc::new(listing);
         let replaced = self.latest_lock().replace(listing.clone()).is_some();
         tracing::debug!(
             connections = listing.len(),

@@ -484,7 +484,9 @@ impl Auth0Client {
     /// strategy, options and metadata: checkpoint pages of 100 (`take`/`from`, which also works
     /// past 1,000 connections). Options are absent without `read:connections_options`.
     pub async fn list_connections(&self) -> Result<Vec<Connection>, Auth0Error> {
-        self.list_checkpoint(None).await
+        let mut all = Vec::new();
+        self.list_checkpoint(None, &mut |c| all.push(c)).await?;
+        Ok(all)
     }
 
     /// The tenant's connections of one `strategy` (e.g. `samlp`), as [`Self::list_connections`].
@@ -492,12 +494,28 @@ impl Auth0Client {
         &self,
         strategy: &str,
     ) -> Result<Vec<Connection>, Auth0Error> {
-        self.list_checkpoint(Some(strategy)).await
+        let mut all = Vec::new();
+        self.list_checkpoint(Some(strategy), &mut |c| all.push(c))
+            .await?;
+        Ok(all)
     }
 
-    async fn list_checkpoint(&self, strategy: Option<&str>) -> Result<Vec<Connection>, Auth0Error> {
+    /// Like [`Self::list_connections_of_strategy`], handing each connection to `sink` as its
+    /// page arrives (only one page is held at a time).
+    pub async fn each_connection_of_strategy(
+        &self,
+        strategy: &str,
+        sink: &mut (dyn FnMut(Connection) + Send),
+    ) -> Result<(), Auth0Error> {
+        self.list_checkpoint(Some(strategy), sink).await
+    }
+
+    async fn list_checkpoint(
+        &self,
+        strategy: Option<&str>,
+        sink: &mut (dyn FnMut(Connection) + Send),
+    ) -> Result<(), Auth0Error> {
         let take = LIST_CHECKPOINT_PAGE.to_string();
-        let mut all = Vec::new();
         let mut from: Option<String> = None;
         loop {
             let mut query = vec![
@@ -520,11 +538,11 @@ impl Auth0Client {
             }
             let page: CheckpointPage = parse(OP_LIST, &reply.body)?;
             let empty = page.connections.is_empty();
-            all.extend(page.connections);
+            page.connections.into_iter().for_each(&mut *sink);
             match page.next.filter(|n| !n.is_empty()) {
                 // A repeated cursor or an empty page would loop forever.
                 Some(next) if !empty && from.as_deref() != Some(next.as_str()) => from = Some(next),
-                _ => return Ok(all),
+                _ => return Ok(()),
             }
         }
     }

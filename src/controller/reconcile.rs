@@ -185,6 +185,7 @@ pub async fn reconcile(
         }
         // Background work deferred behind a person's: nothing was sent; back at its turn.
         Err(SyncError::Auth0(Auth0Error::Deferred { retry_after, .. })) => {
+            ctx.metrics.count_outcome("deferred");
             ctx.book(&key, retry_after);
             return Ok(Action::requeue(retry_after));
         }
