@@ -1247,17 +1247,21 @@ fn print_report(
     println!("Auth0 Management API calls per reconcile (token excluded; in-process emulator)");
     println!("  {:<44} {:>8}  expected", "reconcile", "calls");
     let rows = [
-        ("create (lookup + POST)", calls.create, "2"),
+        ("create (POST; a 409 alone looks up)", calls.create, "1"),
         (
             "update, signRequest flipped (GET + PATCH)",
             calls.update,
             "2",
         ),
-        ("unchanged (GET, zero writes)", calls.unchanged, "1"),
+        (
+            "unchanged drift check (listing share only)",
+            calls.unchanged,
+            "~0",
+        ),
         (
             "create with enabledClients (+ GET/PATCH clients)",
             calls.create_with_clients,
-            "4",
+            "3",
         ),
         (
             "drift resync with enabledClients (+ GET clients)",

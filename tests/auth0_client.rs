@@ -1144,6 +1144,62 @@ mod against_emulator {
         );
     }
 
+    /// The drift listing: only `samlp` connections, in checkpoint pages of 100 past 100
+    /// connections, options included; without the options scope the listing is unusable.
+    #[tokio::test]
+    async fn the_drift_listing_pages_through_samlp_connections_only() {
+        let tenant = Tenant::start(EmulatorConfig {
+            extra_clients: vec![ClientSpec {
+                id: "narrow".into(),
+                secret: "narrow-secret".into(),
+                scopes: vec!["read:connections".into()],
+            }],
+            ..emulator_config()
+        })
+        .await;
+        let client = tenant.client();
+        for i in 0..230 {
+            client
+                .create_connection(&new_connection(&format!("saml-{i:03}")))
+                .await
+                .expect("created");
+        }
+        for i in 0..12 {
+            let mut social = new_connection(&format!("social-{i:02}"));
+            social.strategy = "google-oauth2".into();
+            client.create_connection(&social).await.expect("created");
+        }
+        let before = tenant.count("GET /api/v2/connections 200").await;
+        let listed = client
+            .list_connections_of_strategy("samlp")
+            .await
+            .expect("listed");
+        assert_eq!(listed.len(), 230);
+        assert!(
+            listed
+                .iter()
+                .all(|c| c.strategy == "samlp" && c.options.is_some())
+        );
+        assert_eq!(
+            tenant.count("GET /api/v2/connections 200").await - before,
+            3,
+            "230 connections in pages of 100"
+        );
+        let listing = sso_operator::drift::Listing::new(jiff::Timestamp::now(), listed);
+        assert!(listing.usable);
+        let narrow = tenant.client_as("narrow", "narrow-secret");
+        let bare = narrow
+            .list_connections_of_strategy("samlp")
+            .await
+            .expect("listed without options");
+        assert_eq!(bare.len(), 230);
+        let listing = sso_operator::drift::Listing::new(jiff::Timestamp::now(), bare);
+        assert!(
+            !listing.usable,
+            "a listing without options concludes nothing"
+        );
+    }
+
     #[tokio::test]
     async fn wrong_credentials_are_a_token_error() {
         let tenant = Tenant::start(emulator_config()).await;
