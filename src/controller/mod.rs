@@ -245,9 +245,14 @@ impl Context {
             .insert(key.clone());
     }
 
-    /// Forgets `key` (it is being deleted).
-    pub(crate) fn forget_synced(&self, key: &ObjectRef<SsoConnection>) {
+    /// Forgets what is kept in memory about `key` (it is being deleted): that it was synced,
+    /// and any booked turn.
+    pub(crate) fn forget(&self, key: &ObjectRef<SsoConnection>) {
         self.synced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        self.booked
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);

@@ -39,7 +39,7 @@ pub async fn reconcile(
 
     if obj.metadata.deletion_timestamp.is_some() {
         ctx.metadata_urls.remove(&ObjectRef::from_obj(&*obj));
-        ctx.forget_synced(&ObjectRef::from_obj(&*obj));
+        ctx.forget(&ObjectRef::from_obj(&*obj));
         if has_finalizer {
             cleanup(&obj, &ctx, &api, &name).await?;
         }
