@@ -133,6 +133,10 @@ pub struct Desired {
     key_pair_cert_sha256: BTreeMap<&'static str, String>,
     /// How `domain_aliases` is merged with what the connection holds.
     aliases: DomainAliases,
+    /// `spec.displayName`: the top-level `display_name`, when set.
+    display_name: Option<String>,
+    /// `spec.showAsButton`: the top-level `show_as_button`, when set.
+    show_as_button: Option<bool>,
 }
 
 /// `domain_aliases` as the operator manages it: the claimed domains (with `restrictSsoOnly`)
@@ -488,6 +492,8 @@ pub fn desired_state(inputs: &PlanInputs) -> Result<Desired, PlanError> {
         thumbprint,
         key_pair_cert_sha256,
         aliases,
+        display_name: spec.display_name.clone(),
+        show_as_button: spec.show_as_button,
     })
 }
 
@@ -662,6 +668,18 @@ pub fn plan_connection(
     };
 
     let (mut changes, body_options) = merge_options(desired, options);
+    let presentation = presentation_changes(desired, &current.other);
+    let display_name = presentation
+        .iter()
+        .any(|c| c.key == DISPLAY_NAME)
+        .then(|| desired.display_name.clone())
+        .flatten();
+    let show_as_button = presentation
+        .iter()
+        .any(|c| c.key == SHOW_AS_BUTTON)
+        .then_some(desired.show_as_button)
+        .flatten();
+    changes.extend(presentation);
 
     if let Some(metadata) = &metadata_update {
         for (key, after) in metadata {
@@ -693,13 +711,50 @@ pub fn plan_connection(
             // `options` key Auth0 leaves the options untouched, and nothing is rewritten.
             options: body_options,
             metadata: metadata_update,
+            display_name,
+            show_as_button,
         },
         diff: Diff { changes },
     })
 }
 
+/// Top-level `display_name` of a connection.
+const DISPLAY_NAME: &str = "display_name";
+/// Top-level `show_as_button` of a connection.
+const SHOW_AS_BUTTON: &str = "show_as_button";
+
+/// How the connection is presented (`spec.displayName`, `spec.showAsButton`) against the
+/// connection's top-level fields `current`: one change per field the spec sets and the
+/// connection does not hold. Fields the spec leaves unset are Auth0's business.
+fn presentation_changes(desired: &Desired, current: &Map<String, Value>) -> Vec<Change> {
+    let wanted = [
+        (
+            DISPLAY_NAME,
+            desired.display_name.clone().map(Value::String),
+        ),
+        (SHOW_AS_BUTTON, desired.show_as_button.map(Value::Bool)),
+    ];
+    wanted
+        .into_iter()
+        .filter_map(|(key, want)| {
+            let want = want?;
+            let before = current.get(key).filter(|v| !v.is_null());
+            (before != Some(&want)).then(|| Change {
+                key: key.to_string(),
+                kind: if before.is_some() {
+                    ChangeKind::Changed
+                } else {
+                    ChangeKind::Added
+                },
+                before: before.map(Value::to_string),
+                after: Some(want.to_string()),
+            })
+        })
+        .collect()
+}
+
 fn plan_create(desired: &Desired, name: &str, owner: &Owner) -> Plan {
-    let changes = desired
+    let mut changes: Vec<Change> = desired
         .set
         .iter()
         .map(|(key, value)| Change {
@@ -709,12 +764,15 @@ fn plan_create(desired: &Desired, name: &str, owner: &Owner) -> Plan {
             after: Some(desired.display_desired(key, value)),
         })
         .collect();
+    changes.extend(presentation_changes(desired, &Map::new()));
     Plan::Create {
         body: NewConnection {
             name: name.to_string(),
             strategy: "samlp".to_string(),
             options: desired.set.clone(),
             metadata: ownership::new_marker(owner),
+            display_name: desired.display_name.clone(),
+            show_as_button: desired.show_as_button,
         },
         diff: Diff { changes },
     }

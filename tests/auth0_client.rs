@@ -769,6 +769,8 @@ mod against_emulator {
                 (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string()),
                 (OWNER_KEY.to_string(), "customers/acme".to_string()),
             ]),
+            display_name: None,
+            show_as_button: None,
         }
     }
 
@@ -822,7 +824,7 @@ mod against_emulator {
                 &created.id,
                 &ConnectionUpdate {
                     options: Some(merged),
-                    metadata: None,
+                    ..ConnectionUpdate::default()
                 },
             )
             .await
@@ -1334,7 +1336,7 @@ mod against_emulator {
             .expect("created");
         let update = ConnectionUpdate {
             options: created.options_object().cloned(),
-            metadata: None,
+            ..ConnectionUpdate::default()
         };
         tenant
             .add_fault(

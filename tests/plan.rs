@@ -998,3 +998,48 @@ fn base64_encode(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+/// `spec.displayName` and `spec.showAsButton` are top-level connection fields: sent on
+/// create, patched without rewriting the options when only they differ, zero writes when
+/// Auth0 holds them, and left alone when the spec does not set them.
+#[test]
+fn presentation_is_merged_like_options_and_only_when_set() {
+    let cert = okta();
+    let md = idp(cert);
+    let unset = desired(&spec(json!({})), &md);
+    let set = desired(
+        &spec(json!({"displayName": "Acme (Entra ID)", "showAsButton": false})),
+        &md,
+    );
+    match plan_connection(&set, NAME, &claim(false), None).unwrap() {
+        Plan::Create { body, diff } => {
+            assert_eq!(body.display_name.as_deref(), Some("Acme (Entra ID)"));
+            assert_eq!(body.show_as_button, Some(false));
+            assert!(diff.changes.iter().any(|c| c.key == "display_name"));
+        }
+        other => panic!("expected a create, got {other:?}"),
+    }
+
+    // Auth0 holds other values (the Dashboard's): only the presentation is patched.
+    let mut current = in_sync(&set);
+    current.other.insert("display_name".into(), json!("ACME"));
+    current.other.insert("show_as_button".into(), json!(true));
+    let p = plan(&set, &current);
+    assert_eq!(changed_keys(&p), ["display_name", "show_as_button"]);
+    match &p {
+        Plan::Update { body, .. } => {
+            assert_eq!(body.options, None, "the options are not rewritten");
+            assert_eq!(body.display_name.as_deref(), Some("Acme (Entra ID)"));
+            assert_eq!(body.show_as_button, Some(false));
+        }
+        other => panic!("expected an update, got {other:?}"),
+    }
+
+    // Auth0 holds them: nothing to write. Unset in the spec: Auth0's values stay.
+    current
+        .other
+        .insert("display_name".into(), json!("Acme (Entra ID)"));
+    current.other.insert("show_as_button".into(), json!(false));
+    assert!(matches!(plan(&set, &current), Plan::Unchanged { .. }));
+    assert!(matches!(plan(&unset, &current), Plan::Unchanged { .. }));
+}

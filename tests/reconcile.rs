@@ -367,7 +367,7 @@ impl Emulator {
                 id,
                 &sso_operator::auth0::ConnectionUpdate {
                     options: Some(options),
-                    metadata: None,
+                    ..sso_operator::auth0::ConnectionUpdate::default()
                 },
             )
             .await
@@ -511,4 +511,60 @@ async fn a_listing_finds_drift_without_a_call_per_unchanged_connection() {
         calls[0].starts_with("GET /api/v2/connections/"),
         "{calls:?}"
     );
+}
+
+/// `spec.displayName` and `spec.showAsButton` reach Auth0, a second sync (by id, and against
+/// a listing) writes nothing, and a Dashboard rename is reverted.
+#[tokio::test]
+async fn presentation_reaches_auth0_and_then_costs_nothing() {
+    let emulator = Emulator::start().await;
+    let client = emulator.client();
+    let tenant = Tenant::new("emulator.local", None, None);
+    let (sources, mut res) = manifests(json!({"debug": false}));
+    res.spec.display_name = Some("Acme (Entra ID)".into());
+    res.spec.show_as_button = Some(false);
+    let created = sync(&client, &res, &sources).await.expect("created");
+    res.status = Some(reconcile::synced_status(
+        &res,
+        &created,
+        &tenant,
+        jiff::Timestamp::now(),
+    ));
+    let stored = emulator.connection().await;
+    assert_eq!(stored["display_name"], "Acme (Entra ID)");
+    assert_eq!(stored["show_as_button"], false);
+
+    let (_, seq) = emulator.api_calls_since(0).await;
+    let again = sync(&client, &res, &sources).await.expect("in sync");
+    assert_eq!(again.action, Action::Unchanged);
+    let listed = listing(&client).await;
+    let (_, seq) = emulator.api_calls_since(seq).await;
+    let listed_again = sync_with(&client, &res, &sources, Some(listed))
+        .await
+        .expect("in sync");
+    assert_eq!(listed_again.action, Action::Unchanged);
+    let (calls, seq) = emulator.api_calls_since(seq).await;
+    assert!(calls.is_empty(), "{calls:?}");
+
+    // The Dashboard renames it: reverted with the options left as they are.
+    let id = stored["id"].as_str().expect("id").to_string();
+    client
+        .update_connection(
+            &id,
+            &sso_operator::auth0::ConnectionUpdate {
+                display_name: Some("ACME".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("renamed");
+    let (_, seq) = emulator.api_calls_since(seq).await;
+    let reverted = sync(&client, &res, &sources).await.expect("reverted");
+    assert_eq!(reverted.action, Action::Updated);
+    assert_eq!(
+        emulator.connection().await["display_name"],
+        "Acme (Entra ID)"
+    );
+    let (calls, _) = emulator.api_calls_since(seq).await;
+    assert_eq!(calls.len(), 2, "GET + PATCH: {calls:?}");
 }

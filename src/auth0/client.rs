@@ -519,7 +519,10 @@ impl Auth0Client {
         let mut from: Option<String> = None;
         loop {
             let mut query = vec![
-                ("fields", "id,name,strategy,options,metadata"),
+                (
+                    "fields",
+                    "id,name,strategy,options,metadata,display_name,show_as_button",
+                ),
                 ("include_fields", "true"),
                 ("take", take.as_str()),
             ];

@@ -67,6 +67,12 @@ pub struct NewConnection {
     pub options: Map<String, Value>,
     /// The ownership marker.
     pub metadata: BTreeMap<String, String>,
+    /// The login button's name, when the spec sets it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Whether the login page shows a button, when the spec sets it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub show_as_button: Option<bool>,
 }
 
 impl fmt::Debug for NewConnection {
@@ -88,6 +94,12 @@ pub struct ConnectionUpdate {
     /// Connection metadata; Auth0 merges nothing here either, so send the whole map.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, Option<String>>>,
+    /// The login button's name (top-level `display_name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Whether the login page shows a button (top-level `show_as_button`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub show_as_button: Option<bool>,
 }
 
 impl fmt::Debug for ConnectionUpdate {
@@ -98,6 +110,8 @@ impl fmt::Debug for ConnectionUpdate {
                 &self.options.as_ref().map(|o| o.keys().collect::<Vec<_>>()),
             )
             .field("metadata", &self.metadata)
+            .field("display_name", &self.display_name)
+            .field("show_as_button", &self.show_as_button)
             .finish()
     }
 }

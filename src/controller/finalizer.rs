@@ -174,6 +174,7 @@ async fn cleanup_in_auth0(obj: &SsoConnection, ctx: &Context) -> Result<Cleanup,
             let body = ConnectionUpdate {
                 options: None,
                 metadata: Some(released),
+                ..ConnectionUpdate::default()
             };
             client
                 .update_connection(&id, &body)

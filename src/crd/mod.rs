@@ -144,6 +144,17 @@ pub struct SsoConnectionSpec {
     ))]
     pub signing_certificate_thumbprint: Option<String>,
 
+    /// The name on the login button (Auth0 `display_name`), e.g. `Acme (Entra ID)`. Unset:
+    /// left as it is in Auth0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub display_name: Option<String>,
+
+    /// Whether the login page shows a button for the connection (Auth0 `show_as_button`);
+    /// false: reachable only by home realm discovery. Unset: left as it is in Auth0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub show_as_button: Option<bool>,
+
     /// When true, users of `companyDomain` are routed to this connection by home realm
     /// discovery (Auth0 `domain_aliases = [companyDomain]`).
     #[serde(default)]
