@@ -242,8 +242,9 @@ pub async fn applied_example_becomes_ready_with_encrypted_certificate(
         .as_str()
         .ok_or("status.connectionId missing")?
         .to_string();
-    // A create costs one lookup and one POST; the operator's own Secret and status writes
-    // must not trigger further Auth0 calls.
+    // A create of a connection that routes domains (`restrictSsoOnly`) costs the tenant's
+    // listing (the domain check, which also finds a same-named connection) and one POST; the
+    // operator's own Secret and status writes must not trigger further Auth0 calls.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let calls = api_calls_since(&emulator, 0).await?;
     if calls != ["GET /api/v2/connections", "POST /api/v2/connections"] {
