@@ -6,15 +6,16 @@
 //! are dropped. Then the routes; `/api/v2` ones pass the latency knob, the rate limit and fault
 //! injection in that order (the edge answers 429 before anything else), `POST /oauth/token`
 //! only fault injection, `/pem` and the admin API nothing. An unknown `/api/v2` path or method
-//! is authenticated, then answered 404 like Auth0; HEAD is only served where it always was
-//! (nowhere), so every route names its fallback.
+//! is authenticated, then answered 404 like Auth0. Every route starts from `any(fallback)`:
+//! a wrong method gets the emulator's own 404 (or 405) without axum's `Allow` header, and
+//! HEAD is routed to the fallback because axum would otherwise serve it with the GET handler.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{any, get, post, put};
+use axum::routing::any;
 
 use super::layers::body_limit::{MAX_BODY, buffer_body};
 use super::layers::call_log::record_call;
@@ -30,14 +31,11 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
         .merge(management_api(&shared))
         .route(
             "/oauth/token",
-            post(oauth::issue_token)
-                .route_layer(from_fn_with_state(shared.clone(), inject_token_faults))
-                .fallback(not_found),
+            any(not_found)
+                .post(oauth::issue_token)
+                .route_layer(from_fn_with_state(shared.clone(), inject_token_faults)),
         )
-        .route(
-            "/pem",
-            get(pem::certificate).head(not_found).fallback(not_found),
-        )
+        .route("/pem", any(not_found).get(pem::certificate).head(not_found))
         .merge(admin_api())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -56,25 +54,25 @@ fn management_api(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
         .route(
             "/api/v2/connections",
-            get(connections::list)
+            any(api_not_found)
+                .get(connections::list)
                 .post(connections::create)
-                .head(api_not_found)
-                .fallback(api_not_found),
+                .head(api_not_found),
         )
         .route(
             "/api/v2/connections/{id}",
-            get(connections::read)
+            any(api_not_found)
+                .get(connections::read)
                 .patch(connections::update)
                 .delete(connections::delete)
-                .head(api_not_found)
-                .fallback(api_not_found),
+                .head(api_not_found),
         )
         .route(
             "/api/v2/connections/{id}/clients",
-            get(clients::list)
+            any(api_not_found)
+                .get(clients::list)
                 .patch(clients::update)
-                .head(api_not_found)
-                .fallback(api_not_found),
+                .head(api_not_found),
         )
         .route("/api/v2", any(api_not_found))
         .route("/api/v2/{*rest}", any(api_not_found))
@@ -88,51 +86,51 @@ fn admin_api() -> Router<Arc<Shared>> {
     Router::new()
         .route(
             "/__emulator/calls",
-            get(admin::calls)
-                .head(admin::not_found)
-                .fallback(admin::not_found),
+            any(admin::not_found)
+                .get(admin::calls)
+                .head(admin::not_found),
         )
         .route(
             "/__emulator/stats",
-            get(admin::stats)
-                .head(admin::not_found)
-                .fallback(admin::not_found),
+            any(admin::not_found)
+                .get(admin::stats)
+                .head(admin::not_found),
         )
         .route(
             "/__emulator/reset",
-            post(admin::reset).fallback(admin::not_found),
+            any(admin::not_found).post(admin::reset),
         )
         .route(
             "/__emulator/config",
-            get(admin::config)
+            any(admin::not_found)
+                .get(admin::config)
                 .put(admin::update_config)
-                .head(admin::not_found)
-                .fallback(admin::not_found),
+                .head(admin::not_found),
         )
         .route(
             "/__emulator/faults",
-            get(admin::faults)
+            any(admin::not_found)
+                .get(admin::faults)
                 .post(admin::add_faults)
                 .delete(admin::clear_faults)
-                .head(admin::not_found)
-                .fallback(admin::not_found),
+                .head(admin::not_found),
         )
         .route(
             "/__emulator/clients",
-            get(admin::clients)
-                .head(admin::not_found)
-                .fallback(admin::not_found),
+            any(admin::not_found)
+                .get(admin::clients)
+                .head(admin::not_found),
         )
         .route(
             "/__emulator/clients/{id}/scopes",
-            put(admin::grant_scopes).fallback(admin::grant_scopes_not_allowed),
+            any(admin::grant_scopes_not_allowed).put(admin::grant_scopes),
         )
         .route(
             "/__emulator/connections",
-            get(admin::connections)
+            any(admin::not_found)
+                .get(admin::connections)
                 .post(admin::seed_connections)
-                .head(admin::not_found)
-                .fallback(admin::not_found),
+                .head(admin::not_found),
         )
         .route("/__emulator", any(admin::not_found))
         .route("/__emulator/{*rest}", any(admin::not_found))

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::extract::{OriginalUri, RawQuery, State};
 use axum::http::Method;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
@@ -16,6 +16,7 @@ use super::super::faults::{ActiveFault, FaultRule, FaultRuleSpec};
 use super::super::reply;
 use super::super::state::{Shared, fault_rng};
 use super::super::validate::reason_phrase;
+use super::RawSegment;
 use super::query::query_pairs;
 
 fn admin_error(status: u16, message: String) -> Response {
@@ -173,7 +174,7 @@ pub(crate) async fn clients(State(shared): State<Arc<Shared>>) -> Response {
 /// grant, as editing it in the Dashboard does. Tokens issued before keep their old scopes.
 pub(crate) async fn grant_scopes(
     State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    RawSegment(id): RawSegment<3>,
     body: Bytes,
 ) -> Response {
     let scopes = match serde_json::from_slice::<Vec<String>>(&body) {
@@ -192,7 +193,7 @@ pub(crate) async fn grant_scopes(
 }
 
 /// Any other method on a client's scopes.
-pub(crate) async fn grant_scopes_not_allowed(Path(id): Path<String>) -> Response {
+pub(crate) async fn grant_scopes_not_allowed(RawSegment(id): RawSegment<3>) -> Response {
     admin_error(405, format!("use PUT /__emulator/clients/{id}/scopes"))
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
@@ -14,13 +14,13 @@ use super::super::token::Claims;
 use super::super::validate::ApiError;
 use super::connections::parse_json_body;
 use super::query::{bad_query, decode_cursor, encode_cursor, parse_range, query_pairs};
-use super::require_scope;
+use super::{ConnectionId, RawSegment, require_scope};
 
 /// `GET /api/v2/connections/{id}/clients`: checkpoint pages.
 pub(crate) async fn list(
     State(shared): State<Arc<Shared>>,
     claims: Claims,
-    Path(id): Path<String>,
+    RawSegment(id): ConnectionId,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Response> {
     let query = query.unwrap_or_default();
@@ -68,7 +68,7 @@ pub(crate) async fn list(
 pub(crate) async fn update(
     State(shared): State<Arc<Shared>>,
     claims: Claims,
-    Path(id): Path<String>,
+    RawSegment(id): ConnectionId,
     body: Bytes,
 ) -> Result<Response, Response> {
     require_scope(&claims, "update:connections")?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
@@ -18,7 +18,7 @@ use super::super::validate::{ApiError, OptionsContext};
 use super::query::{
     bad_query, decode_cursor, encode_cursor, parse_bool, parse_fields, parse_range, query_pairs,
 };
-use super::require_scope;
+use super::{ConnectionId, RawSegment, require_scope};
 
 const OPTIONS_SCOPE_MESSAGE: &str =
     "Updating the \"options\" property requires the \"update:connections_options\" scope.";
@@ -146,7 +146,7 @@ pub(crate) async fn create(
 pub(crate) async fn read(
     State(shared): State<Arc<Shared>>,
     claims: Claims,
-    Path(id): Path<String>,
+    RawSegment(id): ConnectionId,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Response> {
     let query = query.unwrap_or_default();
@@ -165,7 +165,7 @@ pub(crate) async fn read(
 pub(crate) async fn update(
     State(shared): State<Arc<Shared>>,
     claims: Claims,
-    Path(id): Path<String>,
+    RawSegment(id): ConnectionId,
     body: Bytes,
 ) -> Result<Response, Response> {
     require_scope(&claims, "update:connections")?;
@@ -191,7 +191,7 @@ pub(crate) async fn update(
 pub(crate) async fn delete(
     State(shared): State<Arc<Shared>>,
     claims: Claims,
-    Path(id): Path<String>,
+    RawSegment(id): ConnectionId,
 ) -> Result<Response, Response> {
     require_scope(&claims, "delete:connections")?;
     if shared.lock().store.delete(&id) {

@@ -9,6 +9,7 @@ pub(crate) mod oauth;
 pub(crate) mod pem;
 mod query;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
@@ -68,6 +69,22 @@ impl FromRequestParts<Arc<Shared>> for Claims {
             .map_err(|rejection| unauthorized(rejection.message()))
     }
 }
+
+/// Path segment `N` (counting the empty one before the first `/`) as sent, not
+/// percent-decoded: ids have always been matched verbatim, which `Path` would not do.
+pub(crate) struct RawSegment<const N: usize>(pub(crate) String);
+
+impl<S: Send + Sync, const N: usize> FromRequestParts<S> for RawSegment<N> {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let segment = parts.uri.path().split('/').nth(N).unwrap_or_default();
+        Ok(RawSegment(segment.to_string()))
+    }
+}
+
+/// `{id}` of `/api/v2/connections/{id}[/clients]`.
+pub(crate) type ConnectionId = RawSegment<4>;
 
 /// `403 insufficient_scope` unless the token grants `scope`.
 fn require_scope(claims: &Claims, scope: &str) -> Result<(), Response> {
