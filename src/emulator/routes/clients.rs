@@ -22,7 +22,7 @@ pub(crate) async fn list(
     claims: Claims,
     RawSegment(id): ConnectionId,
     RawQuery(query): RawQuery,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     let query = query.unwrap_or_default();
     require_scope(&claims, "read:connections")?;
     let (mut take, mut from) = (50usize, None);
@@ -70,23 +70,23 @@ pub(crate) async fn update(
     claims: Claims,
     RawSegment(id): ConnectionId,
     body: Bytes,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     require_scope(&claims, "update:connections")?;
     let value = parse_json_body(&body)?;
     let Value::Array(items) = &value else {
         return Err(ApiError::payload(&format!(
             "Expected type array but found type {}",
             if value.is_object() { "object" } else { "other" }
-        ))
-        .into());
+        )));
     };
     if items.is_empty() {
-        return Err(ApiError::payload("Array is too short (0), minimum 1").into());
+        return Err(ApiError::payload("Array is too short (0), minimum 1"));
     }
     if items.len() > 50 {
-        return Err(
-            ApiError::payload(&format!("Array is too long ({}), maximum 50", items.len())).into(),
-        );
+        return Err(ApiError::payload(&format!(
+            "Array is too long ({}), maximum 50",
+            items.len()
+        )));
     }
     let mut changes: Vec<(String, bool)> = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -99,24 +99,25 @@ pub(crate) async fn update(
             return Err(ApiError::payload_at(
                 "Expected an object with exactly client_id (string) and status (boolean)",
                 &format!("[{i}]"),
-            )
-            .into());
+            ));
         };
         changes.push(change);
     }
     let mut t = shared.lock();
     if t.store.get(&id).is_none() {
-        return Err(ApiError::no_connection().into());
+        return Err(ApiError::no_connection());
     }
     if let Some(known) = &shared.known_clients
         && changes.iter().any(|(c, _)| !known.contains(c))
     {
-        return Err(
-            ApiError::new(404, "The client does not exist", Some("inexistent_client")).into(),
-        );
+        return Err(ApiError::new(
+            404,
+            "The client does not exist",
+            Some("inexistent_client"),
+        ));
     }
     let Some(conn) = t.store.get_mut(&id) else {
-        return Err(ApiError::no_connection().into());
+        return Err(ApiError::no_connection());
     };
     for (client_id, enabled) in changes {
         let present = conn.clients.contains(&client_id);

@@ -29,9 +29,9 @@ pub(super) fn shows_options(t: &Tenant, claims: &Claims) -> bool {
 }
 
 /// The request body as JSON, or Auth0's 400.
-pub(super) fn parse_json_body(body: &Bytes) -> Result<Value, Response> {
+pub(super) fn parse_json_body(body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body)
-        .map_err(|_| ApiError::invalid_body("Invalid request payload JSON format").into())
+        .map_err(|_| ApiError::invalid_body("Invalid request payload JSON format"))
 }
 
 /// `GET /api/v2/connections`: offset pages, or checkpoint pages with `take`/`from`.
@@ -39,7 +39,7 @@ pub(crate) async fn list(
     State(shared): State<Arc<Shared>>,
     claims: Claims,
     RawQuery(query): RawQuery,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     let query = query.unwrap_or_default();
     require_scope(&claims, "read:connections")?;
     let mut name = None;
@@ -131,7 +131,7 @@ pub(crate) async fn create(
     State(shared): State<Arc<Shared>>,
     claims: Claims,
     body: Bytes,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     require_scope(&claims, "create:connections")?;
     let value = parse_json_body(&body)?;
     let mut t = shared.lock();
@@ -148,7 +148,7 @@ pub(crate) async fn read(
     claims: Claims,
     RawSegment(id): ConnectionId,
     RawQuery(query): RawQuery,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     let query = query.unwrap_or_default();
     require_scope(&claims, "read:connections")?;
     let fields = parse_fields(&query, &["fields", "include_fields"])?;
@@ -167,7 +167,7 @@ pub(crate) async fn update(
     claims: Claims,
     RawSegment(id): ConnectionId,
     body: Bytes,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     require_scope(&claims, "update:connections")?;
     let value = parse_json_body(&body)?;
     let mut t = shared.lock();
@@ -175,7 +175,11 @@ pub(crate) async fn update(
         && value.get("options").is_some()
         && !claims.has_scope("update:connections_options")
     {
-        return Err(ApiError::new(403, OPTIONS_SCOPE_MESSAGE, Some("insufficient_scope")).into());
+        return Err(ApiError::new(
+            403,
+            OPTIONS_SCOPE_MESSAGE,
+            Some("insufficient_scope"),
+        ));
     }
     let show = shows_options(&t, &claims);
     let legacy = t.knobs.legacy_enabled_clients;
@@ -192,7 +196,7 @@ pub(crate) async fn delete(
     State(shared): State<Arc<Shared>>,
     claims: Claims,
     RawSegment(id): ConnectionId,
-) -> Result<Response, Response> {
+) -> Result<Response, ApiError> {
     require_scope(&claims, "delete:connections")?;
     if shared.lock().store.delete(&id) {
         Ok(reply::json(

@@ -87,11 +87,11 @@ impl<S: Send + Sync, const N: usize> FromRequestParts<S> for RawSegment<N> {
 pub(crate) type ConnectionId = RawSegment<4>;
 
 /// `403 insufficient_scope` unless the token grants `scope`.
-fn require_scope(claims: &Claims, scope: &str) -> Result<(), Response> {
+fn require_scope(claims: &Claims, scope: &str) -> Result<(), ApiError> {
     if claims.has_scope(scope) {
         Ok(())
     } else {
-        Err(ApiError::insufficient_scope(scope).into())
+        Err(ApiError::insufficient_scope(scope))
     }
 }
 

@@ -1,7 +1,6 @@
 //! Query strings of the read endpoints: pairs, bounded numbers, `fields`/`include_fields` and
 //! checkpoint cursors, refused in Auth0's `invalid_query_string` shape (docs/AUTH0_API.md §3.1).
 
-use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use serde_json::{Map, Value};
@@ -10,13 +9,12 @@ use super::super::config::TenantProfile;
 use super::super::validate::ApiError;
 
 /// The 400 of a query Auth0 refuses.
-pub(super) fn bad_query(detail: &str) -> Response {
+pub(super) fn bad_query(detail: &str) -> ApiError {
     ApiError::new(
         400,
         format!("Invalid request query string. The message is: {detail}"),
         Some("invalid_query_string"),
     )
-    .into()
 }
 
 /// The decoded `key=value` pairs, in order.
@@ -27,7 +25,7 @@ pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
 }
 
 /// `true` or `false`, nothing else.
-pub(super) fn parse_bool(name: &str, v: &str) -> Result<bool, Response> {
+pub(super) fn parse_bool(name: &str, v: &str) -> Result<bool, ApiError> {
     match v {
         "true" => Ok(true),
         "false" => Ok(false),
@@ -36,7 +34,7 @@ pub(super) fn parse_bool(name: &str, v: &str) -> Result<bool, Response> {
 }
 
 /// A whole number in `min..=max`.
-pub(super) fn parse_range(name: &str, v: &str, min: u64, max: u64) -> Result<u64, Response> {
+pub(super) fn parse_range(name: &str, v: &str, min: u64, max: u64) -> Result<u64, ApiError> {
     match v.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(bad_query(&format!(
@@ -64,7 +62,7 @@ pub(super) struct FieldSelection {
 }
 
 /// The field selection of `query`; any key outside `allowed` is refused.
-pub(super) fn parse_fields(query: &str, allowed: &[&str]) -> Result<FieldSelection, Response> {
+pub(super) fn parse_fields(query: &str, allowed: &[&str]) -> Result<FieldSelection, ApiError> {
     let mut sel = FieldSelection {
         fields: None,
         include: true,
