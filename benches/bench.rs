@@ -32,6 +32,7 @@ use env::{EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET, EMULATOR_DOMAIN, Emulator,
 use process::{Supervised, free_ports, spawn_supervised};
 use sso_operator::auth0::{Auth0Client, Auth0Config};
 use sso_operator::crd::SsoConnection;
+use sso_operator::emulator::admin::AdminClient;
 use sso_operator::emulator::{self, EmulatorConfig};
 use sso_operator::metadata::parse_idp_metadata;
 use sso_operator::offline::{Manifests, load_manifests};
@@ -299,29 +300,16 @@ impl CallCounts {
 
 /// Calls in the emulator's log after `since`: (Management API calls, token calls, writes,
 /// last seq).
-async fn calls_since(
-    http: &reqwest::Client,
-    base: &str,
-    since: u64,
-) -> Result<(u64, u64, u64, u64), String> {
-    let url = format!("{base}/__emulator/calls?since={since}");
-    let calls: Value = http
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?
-        .json()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
+async fn calls_since(admin: &AdminClient, since: u64) -> Result<(u64, u64, u64, u64), String> {
+    let calls = admin.calls_since(since).await.map_err(|e| e.to_string())?;
     let (mut api, mut token, mut writes, mut last) = (0, 0, 0, since);
-    for c in calls.as_array().ok_or("calls is not an array")? {
-        let path = c["path"].as_str().unwrap_or_default();
-        last = last.max(c["seq"].as_u64().unwrap_or(0));
-        if path == "/oauth/token" {
+    for c in &calls {
+        last = last.max(c.seq);
+        if c.path == "/oauth/token" {
             token += 1;
-        } else if path.starts_with("/api/v2") {
+        } else if c.path.starts_with("/api/v2") {
             api += 1;
-            if c["method"] != "GET" {
+            if c.method != "GET" {
                 writes += 1;
             }
         }
@@ -372,7 +360,7 @@ async fn calls_per_reconcile(fixtures: &[Fixture]) -> Result<CallCounts, String>
     config.burst = 10_000;
     let client = Auth0Client::new(config).map_err(|e| e.to_string())?;
     let tenant = Tenant::new(EMULATOR_DOMAIN, None, None);
-    let http = reqwest::Client::new();
+    let admin = AdminClient::new(base.as_str());
 
     let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temp dir: {e}"))?;
     let mut yaml = String::new();
@@ -426,7 +414,7 @@ async fn calls_per_reconcile(fixtures: &[Fixture]) -> Result<CallCounts, String>
                         .await
                         .map_err(|e| e.to_string())?;
                     let listed = sso_operator::drift::Listing::new(jiff::Timestamp::now(), conns);
-                    let (api, _, _, last) = calls_since(&http, &base, seq).await?;
+                    let (api, _, _, last) = calls_since(&admin, seq).await?;
                     seq = last;
                     listing_share.push(api as f64 / listed.len().max(1) as f64);
                     Some(std::sync::Arc::new(listed))
@@ -448,7 +436,7 @@ async fn calls_per_reconcile(fixtures: &[Fixture]) -> Result<CallCounts, String>
                     &tenant,
                     jiff::Timestamp::now(),
                 ));
-                let (api, token, writes, last) = calls_since(&http, &base, seq).await?;
+                let (api, token, writes, last) = calls_since(&admin, seq).await?;
                 seq = last;
                 token_calls += token;
                 reconciles += 1;

@@ -25,7 +25,9 @@
 //! - [`offline`]: `plan`/`apply` from manifest files.
 //! - [`inspect`]: `metadata inspect` output.
 //! - [`server`], [`metrics`]: `/livez`, `/readyz`, `/metrics`.
-//! - [`emulator`]: the Auth0 Management API emulator (binary `auth0-emulator`).
+//! - [`emulator`]: the Auth0 Management API emulator (binary `auth0-emulator`): an axum
+//!   `Router`, its call log, rate limit and faults as middleware layers, and the typed
+//!   `emulator::admin::AdminClient` the tests share.
 //! - [`tenants`]: the registry of Auth0 tenants served side by side (one client each).
 //! - [`policy`]: the `ClusterAuth0Tenant` policy and domain claims within a tenant (pure).
 //! - [`ownership`]: the ownership marker in Auth0 metadata and who may change, adopt, release

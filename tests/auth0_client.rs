@@ -658,6 +658,7 @@ mod against_emulator {
     use sso_operator::auth0::model::{MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY};
     use sso_operator::auth0::{Auth0Client, Auth0Error, ConnectionUpdate, NewConnection};
     use sso_operator::certs::Certificate;
+    use sso_operator::emulator::admin::AdminClient;
     use sso_operator::emulator::{
         self, ClientSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, RateLimit,
         RunningEmulator,
@@ -675,15 +676,15 @@ mod against_emulator {
 
     struct Tenant {
         emulator: RunningEmulator,
-        admin: reqwest::Client,
+        admin: AdminClient,
     }
 
     impl Tenant {
         async fn start(config: EmulatorConfig) -> Tenant {
             let emulator = emulator::start(config).await.expect("emulator starts");
             Tenant {
+                admin: AdminClient::new(emulator.base_url()),
                 emulator,
-                admin: reqwest::Client::new(),
             }
         }
 
@@ -699,41 +700,15 @@ mod against_emulator {
             Auth0Client::new(fast_config(self.base(), id, secret)).expect("client")
         }
 
-        async fn stats(&self) -> Value {
-            self.admin
-                .get(format!("{}/__emulator/stats", self.emulator.base_url()))
-                .send()
-                .await
-                .expect("stats")
-                .json()
-                .await
-                .expect("stats json")
-        }
-
         async fn count(&self, key: &str) -> u64 {
-            self.stats().await[key].as_u64().unwrap_or(0)
-        }
-
-        async fn put(&self, path: &str, body: Value) {
-            let response = self
-                .admin
-                .put(format!("{}/__emulator/{path}", self.emulator.base_url()))
-                .json(&body)
-                .send()
-                .await
-                .expect("admin call");
-            assert!(response.status().is_success(), "PUT {path} refused");
+            self.admin.count(key).await.expect("stats")
         }
 
         async fn add_fault(&self, rule: Value) {
-            let response = self
-                .admin
-                .post(format!("{}/__emulator/faults", self.emulator.base_url()))
-                .json(&rule)
-                .send()
+            self.admin
+                .add_fault(rule)
                 .await
-                .expect("faults");
-            assert!(response.status().is_success(), "fault rule refused");
+                .expect("fault rule refused");
         }
     }
 
@@ -1242,11 +1217,10 @@ mod against_emulator {
 
         // Granted in the Dashboard while the operator runs: the same client picks it up.
         tenant
-            .put(
-                "clients/no-create/scopes",
-                json!(["read:connections", "create:connections"]),
-            )
-            .await;
+            .admin
+            .grant_scopes("no-create", &["read:connections", "create:connections"])
+            .await
+            .expect("granted");
         client
             .create_connection(&new_connection("acme"))
             .await
@@ -1276,11 +1250,13 @@ mod against_emulator {
         let read = client.get_connection(&created.id).await.expect("read");
         assert_eq!(read.expect("exists").options, None);
         tenant
-            .put(
-                "clients/no-options/scopes",
-                json!(["read:connections", "read:connections_options"]),
+            .admin
+            .grant_scopes(
+                "no-options",
+                &["read:connections", "read:connections_options"],
             )
-            .await;
+            .await
+            .expect("granted");
         let read = client.get_connection(&created.id).await.expect("read");
         assert!(read.expect("exists").options.is_some());
         assert_eq!(client.stats().token_fetches, 2);
@@ -1319,7 +1295,11 @@ mod against_emulator {
             .create_connection(&new_connection("other"))
             .await
             .expect("another name");
-        tenant.put("config", json!({"deletion_lag_ms": 0})).await;
+        tenant
+            .admin
+            .set_config(json!({"deletion_lag_ms": 0}))
+            .await
+            .expect("config");
         client
             .create_connection(&new_connection("acme"))
             .await
@@ -1386,18 +1366,15 @@ mod against_emulator {
     async fn the_tenant_certificate_is_the_emulators_connection_certificate() {
         let tenant = Tenant::start(emulator_config()).await;
         let client = tenant.client();
-        let served = tenant
-            .admin
-            .get(format!(
-                "{}/pem?cert=connection",
-                tenant.emulator.base_url()
-            ))
-            .send()
-            .await
-            .expect("pem")
-            .text()
-            .await
-            .expect("text");
+        let served = reqwest::get(format!(
+            "{}/pem?cert=connection",
+            tenant.emulator.base_url()
+        ))
+        .await
+        .expect("pem")
+        .text()
+        .await
+        .expect("text");
         let cert = client.tenant_certificate().await.expect("fetched");
         assert_eq!(cert, Certificate::from_pem(&served).expect("served PEM"));
         assert_eq!(cert.subject_cn(), Some("emulator.local"));

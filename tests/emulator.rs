@@ -1093,6 +1093,95 @@ async fn the_call_log_and_counters_record_api_calls_but_not_admin_calls() {
 }
 
 #[tokio::test]
+async fn unknown_paths_and_methods_get_auth0_shaped_404s_and_are_logged_by_path() {
+    let emu = Emu::start(config()).await;
+    let not_found = json!({"statusCode": 404, "error": "Not Found", "message": "Not Found"});
+    // Under /api/v2 the token is checked first, whatever the path or method.
+    let anonymous = emu.admin(Method::GET, "/api/v2/users", None).await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(anonymous.body["message"], "Missing authentication");
+    for (method, path) in [
+        (Method::GET, "/api/v2/users"),
+        (Method::PUT, "/api/v2/connections"),
+        (Method::POST, "/api/v2/connections/con_x"),
+        (Method::DELETE, "/api/v2/connections/con_x/clients"),
+        (Method::GET, "/api/v2"),
+    ] {
+        let reply = emu.call(method.clone(), path, None).await;
+        assert_eq!(reply.status, 404, "{method} {path}");
+        assert_eq!(reply.body, not_found, "{method} {path}");
+        assert_eq!(reply.headers["content-type"], JSON_UTF8);
+        assert!(
+            reply.headers.contains_key("x-ratelimit-limit"),
+            "{method} {path}"
+        );
+        assert!(!reply.headers.contains_key("allow"), "{method} {path}");
+    }
+    // HEAD is not a GET.
+    let head = emu.call(Method::HEAD, "/api/v2/connections", None).await;
+    assert_eq!(head.status, 404);
+    // Trailing slashes are ignored under /api/v2; ids are matched as sent.
+    let list = emu.call(Method::GET, "/api/v2/connections/", None).await;
+    assert_eq!((list.status, list.body), (StatusCode::OK, json!([])));
+    let created = emu.create("acme").await;
+    let id = created["id"].as_str().unwrap();
+    let encoded = format!("/api/v2/connections/{}", id.replace('_', "%5F"));
+    let read = emu.call(Method::GET, &encoded, None).await;
+    assert_eq!(read.status, 404);
+    assert_eq!(read.body["errorCode"], "inexistent_connection");
+    // Elsewhere: no token needed, still Auth0's 404.
+    for (method, path) in [
+        (Method::GET, "/oauth/token"),
+        (Method::POST, "/pem"),
+        (Method::GET, "/pem/"),
+        (Method::GET, "/nope"),
+    ] {
+        let reply = emu.admin(method.clone(), path, None).await;
+        assert_eq!(reply.status, 404, "{method} {path}");
+        assert_eq!(reply.body, not_found, "{method} {path}");
+        assert!(
+            !reply.headers.contains_key("x-ratelimit-limit"),
+            "{method} {path}"
+        );
+    }
+    // The admin API names what it does not have, and is not logged.
+    let unknown = emu.admin(Method::DELETE, "/__emulator/stats/", None).await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(
+        unknown.body["message"],
+        "no admin endpoint DELETE /__emulator/stats/"
+    );
+    let scopes = emu
+        .admin(Method::GET, "/__emulator/clients/narrow/scopes", None)
+        .await;
+    assert_eq!(scopes.status, 405);
+    assert_eq!(
+        scopes.body["message"],
+        "use PUT /__emulator/clients/narrow/scopes"
+    );
+    assert!(!scopes.headers.contains_key("allow"));
+    let calls = emu.admin(Method::GET, "/__emulator/calls", None).await.body;
+    let paths: Vec<&str> = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert!(paths.contains(&"/api/v2/connections/"), "{paths:?}");
+    assert!(
+        paths.iter().all(|p| !p.starts_with("/__emulator")),
+        "{paths:?}"
+    );
+    let stats = emu.admin(Method::GET, "/__emulator/stats", None).await.body;
+    assert_eq!(stats["GET /api/v2/connections 200"], 1);
+    assert_eq!(stats["PUT /api/v2/connections 404"], 1);
+    assert_eq!(stats["GET other 404"], 3);
+    assert_eq!(stats["GET /oauth/token 404"], 1);
+    assert_eq!(stats["GET /pem 404"], 1);
+    emu.running.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_same_seed_gives_the_same_ids() {
     let a = Emu::start(EmulatorConfig {
         seed: 7,

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
+use sso_operator::emulator::admin::AdminClient;
 
 const SSO: &str = env!("CARGO_BIN_EXE_sso-operator");
 const EMULATOR: &str = env!("CARGO_BIN_EXE_auth0-emulator");
@@ -23,7 +24,8 @@ fn fixture(name: &str) -> String {
 struct Emulator {
     child: Child,
     base: String,
-    http: reqwest::blocking::Client,
+    admin: AdminClient,
+    runtime: tokio::runtime::Runtime,
 }
 
 impl Emulator {
@@ -47,73 +49,46 @@ impl Emulator {
         assert!(base.starts_with("http://127.0.0.1:"), "{line}");
         Emulator {
             child,
+            admin: AdminClient::new(base.as_str()),
             base,
-            http: reqwest::blocking::Client::new(),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
         }
     }
 
-    fn admin(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}/__emulator/{path}", self.base))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
-    }
-
     fn seed(&self, connection: Value) {
-        let resp = self
-            .http
-            .post(format!("{}/__emulator/connections", self.base))
-            .json(&connection)
-            .send()
-            .unwrap();
-        assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+        if let Err(e) = self
+            .runtime
+            .block_on(self.admin.seed_connection(connection))
+        {
+            panic!("{e}");
+        }
     }
 
     fn connection(&self, name: &str) -> Value {
-        let all = self.admin("connections");
-        let list = all
-            .as_array()
-            .cloned()
-            .unwrap_or_else(|| all["connections"].as_array().cloned().unwrap_or_default());
-        list.into_iter()
-            .find(|c| c["name"] == name)
+        self.runtime
+            .block_on(self.admin.connection_named(name))
+            .unwrap()
             .unwrap_or(Value::Null)
     }
 
     /// Methods and paths of Management API calls after `since`.
     fn api_calls_since(&self, since: u64) -> Vec<String> {
-        let calls = self.admin(&format!("calls?since={since}"));
+        let calls = self
+            .runtime
+            .block_on(self.admin.calls_since(since))
+            .unwrap();
         calls
-            .as_array()
-            .unwrap()
             .iter()
-            .filter(|c| {
-                c["path"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .starts_with("/api/v2")
-            })
-            .map(|c| {
-                format!(
-                    "{} {}",
-                    c["method"].as_str().unwrap(),
-                    c["path"].as_str().unwrap()
-                )
-            })
+            .filter(|c| c.path.starts_with("/api/v2"))
+            .map(|c| format!("{} {}", c.method, c.path))
             .collect()
     }
 
     fn last_seq(&self) -> u64 {
-        let calls = self.admin("calls");
-        calls
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|c| c["seq"].as_u64())
-            .max()
-            .unwrap_or(0)
+        self.runtime.block_on(self.admin.last_seq()).unwrap()
     }
 }
 

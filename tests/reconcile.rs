@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sso_operator::auth0::{Auth0Client, Auth0Config, RetryTiming};
 use sso_operator::crd::SsoConnection;
+use sso_operator::emulator::admin::AdminClient;
 use sso_operator::emulator::{
     self, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, RunningEmulator,
 };
@@ -21,7 +22,7 @@ const NAME: &str = "acme-azure";
 
 struct Emulator {
     running: RunningEmulator,
-    admin: reqwest::Client,
+    admin: AdminClient,
 }
 
 impl Emulator {
@@ -33,8 +34,8 @@ impl Emulator {
         .await
         .expect("emulator starts");
         Emulator {
+            admin: AdminClient::new(running.base_url()),
             running,
-            admin: reqwest::Client::new(),
         }
     }
 
@@ -57,40 +58,23 @@ impl Emulator {
         Auth0Client::new(config).expect("client")
     }
 
-    async fn admin_get(&self, path: &str) -> Value {
-        self.admin
-            .get(format!("{}/__emulator/{path}", self.running.base_url()))
-            .send()
-            .await
-            .expect("admin")
-            .json()
-            .await
-            .expect("json")
-    }
-
     async fn add_fault(&self, rule: Value) {
-        let response = self
-            .admin
-            .post(format!("{}/__emulator/faults", self.running.base_url()))
-            .json(&rule)
-            .send()
+        self.admin
+            .add_fault(rule)
             .await
-            .expect("faults");
-        assert!(response.status().is_success(), "fault rule refused");
+            .expect("fault rule refused");
     }
 
     async fn count(&self, key: &str) -> u64 {
-        self.admin_get("stats").await[key].as_u64().unwrap_or(0)
+        self.admin.count(key).await.expect("stats")
     }
 
     /// The stored connection, options unredacted.
     async fn connection(&self) -> Value {
-        let all = self.admin_get("connections").await;
-        all.as_array()
-            .expect("array")
-            .iter()
-            .find(|c| c["name"] == NAME)
-            .cloned()
+        self.admin
+            .connection_named(NAME)
+            .await
+            .expect("connections")
             .expect("the connection exists")
     }
 }
@@ -329,28 +313,12 @@ async fn secret_looking_extra_options_never_reach_the_status_and_a_second_sync_w
 impl Emulator {
     /// `METHOD path` of the Management API calls after `since` (the token call excluded).
     async fn api_calls_since(&self, since: u64) -> (Vec<String>, u64) {
-        let calls = self.admin_get(&format!("calls?since={since}")).await;
-        let calls = calls.as_array().expect("array");
-        let last = calls
-            .iter()
-            .filter_map(|c| c["seq"].as_u64())
-            .max()
-            .unwrap_or(since);
+        let calls = self.admin.calls_since(since).await.expect("calls");
+        let last = calls.iter().map(|c| c.seq).max().unwrap_or(since);
         let api = calls
             .iter()
-            .filter(|c| {
-                c["path"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .starts_with("/api/v2")
-            })
-            .map(|c| {
-                format!(
-                    "{} {}",
-                    c["method"].as_str().unwrap_or_default(),
-                    c["path"].as_str().unwrap_or_default()
-                )
-            })
+            .filter(|c| c.path.starts_with("/api/v2"))
+            .map(|c| format!("{} {}", c.method, c.path))
             .collect();
         (api, last)
     }
@@ -433,8 +401,8 @@ async fn a_new_connection_costs_one_post_and_a_lost_reply_no_duplicate() {
         ["POST /api/v2/connections", "GET /api/v2/connections"],
         "409, then one lookup by name"
     );
-    let all = emulator.admin_get("connections").await;
-    assert_eq!(all.as_array().expect("array").len(), 1);
+    let all = emulator.admin.connections().await.expect("connections");
+    assert_eq!(all.len(), 1);
 }
 
 /// With the tenant's listing, an unchanged connection costs no call; a Dashboard change to a

@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sso_operator::auth0::{Auth0Client, Auth0Config};
 use sso_operator::certs::Certificate;
 use sso_operator::crd::SsoConnection;
+use sso_operator::emulator::admin::AdminClient;
 use sso_operator::emulator::{self, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig};
 use sso_operator::reconcile::{self, Claimant, Sources, SyncOptions, Tenant};
 use sso_operator::secret::SecretString;
@@ -102,17 +103,10 @@ fn resource_for(provider: &str, pin: Option<&str>) -> SsoConnection {
 }
 
 async fn held(base: &str) -> String {
-    let all: Value = reqwest::get(format!("{base}/__emulator/connections"))
+    let conn = AdminClient::new(base)
+        .connection_named(NAME)
         .await
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let conn = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == NAME)
         .unwrap();
     conn["options"]["thumbprints"][0]
         .as_str()

@@ -1,17 +1,24 @@
 //! `auth0-emulator`: a local, faithful Auth0 Management API subset (docs/AUTH0_API.md §11) for
 //! tests, the offline `apply` command, the demo and benchmarks.
 //!
-//! Everything is served by one handler ([`routes`]) so that rate limiting, fault injection,
-//! the call log and the counters treat every endpoint alike. Connection resets are produced
-//! by a listener whose streams can be killed from a handler ([`ConnHandle`]): the stream then
-//! fails every read and write with `SO_LINGER 0`, hyper drops the connection and the client
-//! sees a reset instead of a response.
+//! An axum service ([`router`] is the map): one route per endpoint, handlers in [`routes`] by
+//! concern, and the call log, rate limit and fault injection as middleware layers
+//! ([`layers`]) so that every endpoint is treated alike. Tests steer it through the
+//! `/__emulator/` admin API, with the typed [`admin::AdminClient`]. Connection resets are
+//! produced by a listener whose streams can be killed from a layer ([`ConnHandle`]): the
+//! stream then fails every read and write with `SO_LINGER 0`, hyper drops the connection and
+//! the client sees a reset instead of a response.
 
+pub mod admin;
 mod config;
 mod faults;
+mod layers;
 mod pem;
 mod ratelimit;
+mod reply;
+mod router;
 mod routes;
+mod state;
 mod store;
 mod token;
 mod validate;
@@ -23,7 +30,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
-use axum::Router;
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -36,6 +42,7 @@ pub use config::{
     RateLimit, RuntimeKnobs, TenantProfile,
 };
 pub use faults::{FaultKind, FaultRule, FaultRuleSpec, Phase, Trigger};
+pub use layers::call_log::CallRecord;
 
 /// An emulator serving on a local port until [`RunningEmulator::shutdown`].
 pub struct RunningEmulator {
@@ -91,11 +98,9 @@ pub async fn start(config: EmulatorConfig) -> io::Result<RunningEmulator> {
         .map_err(|e| io::Error::other(format!("tenant certificates: {e}")))?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let shared = routes::Shared::new(&config, base_url_for(addr), keys, certificates)
+    let shared = state::Shared::new(&config, base_url_for(addr), keys, certificates)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let app = Router::new()
-        .fallback(routes::handle)
-        .with_state(Arc::new(shared));
+    let app = router::app(Arc::new(shared));
     let (stop, stopped) = oneshot::channel::<()>();
     let server = axum::serve(
         KillableListener(listener),
@@ -196,7 +201,7 @@ impl AsyncWrite for KillableStream {
     }
 }
 
-/// Per-connection handle given to handlers, used to reset the connection.
+/// Per-connection handle in each request's extensions, used to reset the connection.
 #[derive(Clone)]
 pub(crate) struct ConnHandle(Arc<AtomicBool>);
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use rand::RngCore;
 use serde_json::Value;
+use sso_operator::emulator::admin::AdminClient;
 
 use crate::cluster::{Cluster, checked, without_skew_warning};
 use crate::process::{Supervised, free_ports, spawn_supervised};
@@ -180,6 +181,7 @@ impl Env {
         )
         .await??;
         Ok(Emulator {
+            admin: AdminClient::new(base_url.as_str()),
             base_url,
             child,
             http: self.http.clone(),
@@ -377,6 +379,8 @@ pub struct Emulator {
     pub base_url: String,
     /// The process (killed on drop).
     pub child: Supervised,
+    /// Its `/__emulator/` admin API.
+    pub admin: AdminClient,
     http: reqwest::Client,
 }
 
@@ -406,97 +410,64 @@ impl Emulator {
 
     /// The sequence number of the latest call in the log (0 when empty).
     pub async fn last_seq(&self) -> Result<u64, String> {
-        let calls = self.calls().await?;
-        Ok(calls
-            .as_array()
-            .and_then(|c| c.iter().filter_map(|c| c["seq"].as_u64()).max())
-            .unwrap_or(0))
+        self.admin.last_seq().await.map_err(|e| e.to_string())
     }
+
     /// `GET /__emulator/calls`: every Management API and token call, in order.
     pub async fn calls(&self) -> Result<Value, String> {
-        self.admin(reqwest::Method::GET, "calls", None).await
+        as_json(self.admin.calls().await)
     }
 
     /// `GET /__emulator/calls?since=SEQ`.
     pub async fn calls_since(&self, seq: u64) -> Result<Value, String> {
-        self.admin(reqwest::Method::GET, &format!("calls?since={seq}"), None)
-            .await
+        as_json(self.admin.calls_since(seq).await)
     }
 
     /// `GET /__emulator/stats`: counters keyed `"METHOD route status"`.
     pub async fn stats(&self) -> Result<Value, String> {
-        self.admin(reqwest::Method::GET, "stats", None).await
+        self.admin.stats().await.map_err(|e| e.to_string())
     }
 
     /// `GET /__emulator/connections`: every connection with its full options.
     pub async fn connections(&self) -> Result<Value, String> {
-        self.admin(reqwest::Method::GET, "connections", None).await
+        as_json(self.admin.connections().await)
     }
 
     /// The connection named `name`, if any.
     pub async fn connection_named(&self, name: &str) -> Result<Option<Value>, String> {
-        let all = self.connections().await?;
-        let list = all
-            .as_array()
-            .or_else(|| all.get("connections").and_then(Value::as_array))
-            .ok_or_else(|| format!("unexpected /__emulator/connections body: {all}"))?;
-        Ok(list.iter().find(|c| c["name"] == name).cloned())
+        self.admin
+            .connection_named(name)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// `POST /__emulator/connections`: insert a connection verbatim (e.g. a foreign one).
     pub async fn seed_connection(&self, connection: Value) -> Result<Value, String> {
-        self.admin(reqwest::Method::POST, "connections", Some(connection))
+        self.admin
+            .seed_connection(connection)
             .await
+            .map_err(|e| e.to_string())
     }
 
     /// `POST /__emulator/faults`: add a fault rule.
     pub async fn add_fault(&self, rule: Value) -> Result<Value, String> {
-        self.admin(reqwest::Method::POST, "faults", Some(rule))
-            .await
+        self.admin.add_fault(rule).await.map_err(|e| e.to_string())
     }
 
     /// `DELETE /__emulator/faults`: remove every fault rule.
     pub async fn clear_faults(&self) -> Result<Value, String> {
-        self.admin(reqwest::Method::DELETE, "faults", None).await
+        self.admin.clear_faults().await.map_err(|e| e.to_string())?;
+        Ok(Value::Null)
     }
 
     /// `POST /__emulator/reset`: forget connections, calls and counters.
     pub async fn reset(&self) -> Result<Value, String> {
-        self.admin(reqwest::Method::POST, "reset", None).await
+        self.admin.reset().await.map_err(|e| e.to_string())
     }
 
     /// The emulator's own output.
     pub fn log_text(&self) -> String {
         self.child.log_text()
-    }
-
-    async fn admin(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, String> {
-        let url = format!("{}/__emulator/{path}", self.base_url);
-        let mut req = self.http.request(method.clone(), &url);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("{method} {url}: {e}"))?;
-        let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| format!("{method} {url}: {e}"))?;
-        if !status.is_success() {
-            return Err(format!("{method} {url}: {status}: {text}"));
-        }
-        if text.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&text).map_err(|e| format!("{method} {url}: not JSON ({e}): {text}"))
     }
 }
 
@@ -640,4 +611,12 @@ pub fn ready_condition(obj: &Value) -> Option<&Value> {
         .as_array()?
         .iter()
         .find(|c| c["type"] == "Ready")
+}
+
+/// A typed admin answer as the JSON the scenarios read.
+fn as_json<T: serde::Serialize>(
+    answer: Result<T, sso_operator::emulator::admin::AdminError>,
+) -> Result<Value, String> {
+    let answer = answer.map_err(|e| e.to_string())?;
+    serde_json::to_value(answer).map_err(|e| e.to_string())
 }

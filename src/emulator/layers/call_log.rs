@@ -1,0 +1,107 @@
+//! The call log and the counters of `GET /__emulator/calls` and `GET /__emulator/stats`: every
+//! call but the admin API's, with the status its client saw.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use super::super::reply::{self, ConnectionReset, FaultLabel};
+use super::super::state::Shared;
+
+/// Entries kept; the older half is dropped when full.
+const MAX_CALLS_KEPT: usize = 200_000;
+
+/// One entry of `GET /__emulator/calls`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// Position in the log, from 1 (restarts at `POST /__emulator/reset`).
+    pub seq: u64,
+    /// HTTP method.
+    pub method: String,
+    /// Path as sent.
+    pub path: String,
+    /// Query string as sent (empty when none).
+    pub query: String,
+    /// 0 when the connection was reset without a response.
+    pub status: u16,
+    /// The fault the call met (`"429"`, `"503"`, `"reset"`, `"latency"`, …).
+    pub fault: Option<String>,
+    /// Time spent serving it, including injected latency.
+    pub duration_ms: u64,
+    /// When it arrived, `2026-01-02T03:04:05.678Z`.
+    pub at: String,
+}
+
+/// Whether `path` belongs to the admin API.
+fn is_admin(path: &str) -> bool {
+    path == "/__emulator" || path.starts_with("/__emulator/")
+}
+
+/// The route a path counts under in the stats keys (`"PATCH /api/v2/connections/{id} 200"`).
+fn route_template(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["", "oauth", "token"] => "/oauth/token",
+        ["", "pem"] => "/pem",
+        ["", "api", "v2", "connections"] => "/api/v2/connections",
+        ["", "api", "v2", "connections", _] => "/api/v2/connections/{id}",
+        ["", "api", "v2", "connections", _, "clients"] => "/api/v2/connections/{id}/clients",
+        _ => "other",
+    }
+}
+
+/// Records the call once its response (or reset) is decided.
+pub(crate) async fn record_call(
+    State(shared): State<Arc<Shared>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path().to_string();
+    if is_admin(&path) {
+        return next.run(req).await;
+    }
+    let method = req.method().clone();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let started = Instant::now();
+    let at = reply::timestamp_ms(jiff::Timestamp::now());
+    let response = next.run(req).await;
+    let reset = response.extensions().get::<ConnectionReset>().is_some();
+    let fault = response.extensions().get::<FaultLabel>().map(|f| f.0);
+    let status = response.status().as_u16();
+    let mut t = shared.lock();
+    let seq = t.next_call;
+    t.next_call += 1;
+    if t.calls.len() >= MAX_CALLS_KEPT {
+        t.calls.drain(..MAX_CALLS_KEPT / 2);
+    }
+    t.calls.push(CallRecord {
+        seq,
+        method: method.to_string(),
+        query,
+        status: if reset { 0 } else { status },
+        fault: fault.map(str::to_string),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        at,
+        path: path.clone(),
+    });
+    let outcome = if reset {
+        "reset".to_string()
+    } else {
+        status.to_string()
+    };
+    *t.stats
+        .entry(format!("{method} {} {outcome}", route_template(&path)))
+        .or_default() += 1;
+    if status == 429 && !reset {
+        t.rate_limited += 1;
+    }
+    if fault.is_some_and(|f| f != "latency") {
+        t.faults_fired += 1;
+    }
+    drop(t);
+    response
+}

@@ -1,0 +1,137 @@
+//! The route table and the order of the layers around it: the one place to read how a request
+//! travels.
+//!
+//! Around every request, outermost first: the body is read whole (413 over 8 MB), the call is
+//! logged (except `/__emulator/` calls), trailing slashes of `/api/v2` and `/__emulator` paths
+//! are dropped. Then the routes; `/api/v2` ones pass the latency knob, the rate limit and fault
+//! injection in that order (the edge answers 429 before anything else), `POST /oauth/token`
+//! only fault injection, `/pem` and the admin API nothing. An unknown `/api/v2` path or method
+//! is authenticated, then answered 404 like Auth0. Every route starts from `any(fallback)`:
+//! a wrong method gets the emulator's own 404 (or 405) without axum's `Allow` header, and
+//! HEAD is routed to the fallback because axum would otherwise serve it with the GET handler.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::any;
+
+use super::layers::body_limit::{MAX_BODY, buffer_body};
+use super::layers::call_log::record_call;
+use super::layers::fault_injection::{delay_api_calls, inject_api_faults, inject_token_faults};
+use super::layers::rate_limit::limit_rate;
+use super::layers::trailing_slash::trim_trailing_slashes;
+use super::routes::{admin, api_not_found, clients, connections, not_found, oauth, pem};
+use super::state::Shared;
+
+/// The whole emulator as one service.
+pub(crate) fn app(shared: Arc<Shared>) -> Router {
+    let routes = Router::new()
+        .merge(management_api(&shared))
+        .route(
+            "/oauth/token",
+            any(not_found)
+                .post(oauth::issue_token)
+                .route_layer(from_fn_with_state(shared.clone(), inject_token_faults)),
+        )
+        .route("/pem", any(not_found).get(pem::certificate).head(not_found))
+        .merge(admin_api())
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(shared.clone());
+    // Layers of a router run after its routing; trailing slashes must go before, hence the
+    // outer router.
+    Router::new()
+        .fallback_service(routes)
+        .layer(from_fn(trim_trailing_slashes))
+        .layer(from_fn_with_state(shared, record_call))
+        .layer(from_fn(buffer_body))
+}
+
+/// `/api/v2`: connections and their enabled clients (docs/AUTH0_API.md §3).
+fn management_api(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
+    Router::new()
+        .route(
+            "/api/v2/connections",
+            any(api_not_found)
+                .get(connections::list)
+                .post(connections::create)
+                .head(api_not_found),
+        )
+        .route(
+            "/api/v2/connections/{id}",
+            any(api_not_found)
+                .get(connections::read)
+                .patch(connections::update)
+                .delete(connections::delete)
+                .head(api_not_found),
+        )
+        .route(
+            "/api/v2/connections/{id}/clients",
+            any(api_not_found)
+                .get(clients::list)
+                .patch(clients::update)
+                .head(api_not_found),
+        )
+        .route("/api/v2", any(api_not_found))
+        .route("/api/v2/{*rest}", any(api_not_found))
+        .layer(from_fn_with_state(shared.clone(), inject_api_faults))
+        .layer(from_fn_with_state(shared.clone(), limit_rate))
+        .layer(from_fn_with_state(shared.clone(), delay_api_calls))
+}
+
+/// `/__emulator/`: what tests read and steer (docs/AUTH0_API.md §11).
+fn admin_api() -> Router<Arc<Shared>> {
+    Router::new()
+        .route(
+            "/__emulator/calls",
+            any(admin::not_found)
+                .get(admin::calls)
+                .head(admin::not_found),
+        )
+        .route(
+            "/__emulator/stats",
+            any(admin::not_found)
+                .get(admin::stats)
+                .head(admin::not_found),
+        )
+        .route(
+            "/__emulator/reset",
+            any(admin::not_found).post(admin::reset),
+        )
+        .route(
+            "/__emulator/config",
+            any(admin::not_found)
+                .get(admin::config)
+                .put(admin::update_config)
+                .head(admin::not_found),
+        )
+        .route(
+            "/__emulator/faults",
+            any(admin::not_found)
+                .get(admin::faults)
+                .post(admin::add_faults)
+                .delete(admin::clear_faults)
+                .head(admin::not_found),
+        )
+        .route(
+            "/__emulator/clients",
+            any(admin::not_found)
+                .get(admin::clients)
+                .head(admin::not_found),
+        )
+        .route(
+            "/__emulator/clients/{id}/scopes",
+            any(admin::grant_scopes_not_allowed).put(admin::grant_scopes),
+        )
+        .route(
+            "/__emulator/connections",
+            any(admin::not_found)
+                .get(admin::connections)
+                .post(admin::seed_connections)
+                .head(admin::not_found),
+        )
+        .route("/__emulator", any(admin::not_found))
+        .route("/__emulator/{*rest}", any(admin::not_found))
+}
