@@ -229,9 +229,16 @@ pub async fn a_restart_lists_the_tenant_and_repairs_only_what_drifted(
     if listings == 0 || listings > 2 {
         return Err(format!("{listings} listings after the restart: {calls:?}"));
     }
-    if reads_by_id.len() > 3 {
+    // Only the three that drifted or disappeared are read by id (the conflicting one may be
+    // read again when its failure is retried); the other 17 cost nothing of their own.
+    let drifted = [id0.as_str(), id1.as_str(), id2.as_str()];
+    let others: Vec<&&String> = reads_by_id
+        .iter()
+        .filter(|p| !drifted.iter().any(|id| p.ends_with(&format!("/{id}"))))
+        .collect();
+    if !others.is_empty() || reads_by_id.len() > 6 {
         return Err(format!(
-            "the restart read {} connections one by one (only the 3 that drifted or disappeared need it): {calls:?}",
+            "the restart read connections one by one beyond the 3 that drifted or disappeared ({} reads, unexpected: {others:?}): {calls:?}",
             reads_by_id.len()
         ));
     }
