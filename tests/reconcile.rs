@@ -117,19 +117,7 @@ async fn sync(
     res: &SsoConnection,
     sources: &Manifests,
 ) -> Result<reconcile::Synced, SyncError> {
-    reconcile::sync_connection(
-        client,
-        res,
-        &reconcile::Claimant::new(
-            res,
-            "test-cluster",
-            sso_operator::ownership::Adoption::Unowned,
-        ),
-        sources,
-        SyncOptions::default(),
-        jiff::Timestamp::now(),
-    )
-    .await
+    sync_with(client, res, sources, None).await
 }
 
 /// Creates the connection, then returns the resource with one changed option to apply.

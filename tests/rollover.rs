@@ -3,6 +3,9 @@
 //! (`options.thumbprints[0]`, derived by the emulator from `signingCert`), and a pin the
 //! metadata does not list changes nothing.
 
+#[path = "support/metadata_server.rs"]
+mod metadata_server;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -15,6 +18,8 @@ use sso_operator::emulator::{self, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Emu
 use sso_operator::reconcile::{self, Claimant, Sources, SyncOptions, Tenant};
 use sso_operator::secret::SecretString;
 use url::Url;
+
+use metadata_server::{idp_certificate, idp_metadata};
 
 const NAME: &str = "acme-rollover";
 
@@ -43,43 +48,15 @@ impl Sources for Metadata {
 
 /// A self-signed certificate valid from now for `days`, as base64 DER text.
 fn certificate(dir: &std::path::Path, tag: &str, days: u32) -> (String, Certificate) {
-    let (key, cert) = (
-        dir.join(format!("{tag}.key")),
-        dir.join(format!("{tag}.crt")),
-    );
-    let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .args([
-            "-subj",
-            &format!("/CN=rollover-{tag}"),
-            "-days",
-            &days.to_string(),
-        ])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl is installed");
-    assert!(status.success());
-    let parsed = Certificate::from_pem(&std::fs::read_to_string(cert).unwrap()).unwrap();
-    use base64::Engine;
-    let text = base64::engine::general_purpose::STANDARD.encode(parsed.der());
-    (text, parsed)
+    let (text, pem) = idp_certificate(dir, tag, days).expect("openssl makes a certificate");
+    (
+        text,
+        Certificate::from_pem(&pem).expect("a PEM certificate"),
+    )
 }
 
 fn metadata(certs: &[&str]) -> Metadata {
-    let keys: String = certs
-        .iter()
-        .map(|c| {
-            format!(
-                r#"<KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{c}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></KeyDescriptor>"#
-            )
-        })
-        .collect();
-    Metadata(format!(
-        r#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.rollover.test/"><IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{keys}<SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.rollover.test/sso"/></IDPSSODescriptor></EntityDescriptor>"#
-    ))
+    Metadata(idp_metadata("https://idp.rollover.test/", certs))
 }
 
 fn resource(pin: Option<&str>) -> SsoConnection {

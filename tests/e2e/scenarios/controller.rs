@@ -17,7 +17,7 @@ const OKTA_SHA1: &str = "4b53172957fc1b59fd11530518ef16ad9d7914dc";
 const OKTA_SHA256: &str = "9688dcb8e6eb11b98eaa273772635949cec1fc85b0dcef1fd123535216cc6a2e";
 
 /// A ConfigMap holding `xml` under `federationmetadata.xml`.
-fn config_map(name: &str, xml: &str) -> String {
+pub(crate) fn config_map(name: &str, xml: &str) -> String {
     serde_yaml::to_string(&json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": name},
@@ -153,7 +153,8 @@ async fn scan_everything(env: &Env, ns: &str, operator: &Operator) -> Result<(),
     ])
 }
 
-async fn auth0(
+/// Sends a Management API request as another client would (the Dashboard).
+pub(crate) async fn auth0(
     emulator: &Emulator,
     method: reqwest::Method,
     path: &str,

@@ -5,18 +5,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::controller::{READY_TIMEOUT, condition, wait_ready};
+use super::controller::{READY_TIMEOUT, auth0 as as_dashboard, condition, config_map, wait_ready};
 use crate::env::{Emulator, Env, wait_for};
 use crate::metadata_server::{idp_certificate, idp_metadata};
-
-fn config_map(name: &str, xml: &str) -> String {
-    serde_yaml::to_string(&json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": name},
-        "data": {"federationmetadata.xml": xml},
-    }))
-    .unwrap_or_default()
-}
 
 fn sso(name: &str, cm: &str) -> String {
     serde_yaml::to_string(&json!({
@@ -30,29 +21,6 @@ fn sso(name: &str, cm: &str) -> String {
         },
     }))
     .unwrap_or_default()
-}
-
-/// Sends a Management API request as another client would (the Dashboard).
-async fn as_dashboard(
-    emulator: &Emulator,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> Result<Value, String> {
-    let token = emulator.management_token().await?;
-    let mut req = reqwest::Client::new()
-        .request(method, format!("{}/api/v2/{path}", emulator.base_url))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.map_err(|e| e.to_string())?;
-    let status = resp.status();
-    let text = resp.text().await.map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        return Err(format!("{path}: {status} {text}"));
-    }
-    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 async fn all_ready(env: &Env, ns: &str, n: usize) -> Result<(), String> {
@@ -139,7 +107,7 @@ pub async fn a_restart_lists_the_tenant_and_repairs_only_what_drifted(
     as_dashboard(
         &emulator,
         reqwest::Method::PATCH,
-        &format!("connections/{id0}"),
+        &format!("/connections/{id0}"),
         Some(json!({"options": options})),
     )
     .await?;
@@ -151,7 +119,7 @@ pub async fn a_restart_lists_the_tenant_and_repairs_only_what_drifted(
     as_dashboard(
         &emulator,
         reqwest::Method::DELETE,
-        &format!("connections/{id1}"),
+        &format!("/connections/{id1}"),
         None,
     )
     .await?;
@@ -163,14 +131,14 @@ pub async fn a_restart_lists_the_tenant_and_repairs_only_what_drifted(
     as_dashboard(
         &emulator,
         reqwest::Method::DELETE,
-        &format!("connections/{id2}"),
+        &format!("/connections/{id2}"),
         None,
     )
     .await?;
     as_dashboard(
         &emulator,
         reqwest::Method::POST,
-        "connections",
+        "/connections",
         Some(json!({"name": "conn-2", "strategy": "samlp", "options": {"signInEndpoint": "https://someone-else.example/sso", "signingCert": replaced["options"]["signingCert"]}})),
     )
     .await?;
