@@ -756,8 +756,8 @@ impl RunningOperator {
         }
     }
 
-    /// `sso_operator_reconciles_total{outcome}` since this process started.
-    async fn reconciled(&self, outcome: &str) -> Result<u64, String> {
+    /// The operator's `/metrics` exposition.
+    async fn metrics_text(&self) -> Result<String, String> {
         let url = format!("http://{}/metrics", self.metrics_addr);
         let text = reqwest::get(&url)
             .await
@@ -765,6 +765,12 @@ impl RunningOperator {
             .text()
             .await
             .map_err(|e| format!("GET {url}: {e}"))?;
+        Ok(text)
+    }
+
+    /// `sso_operator_reconciles_total{outcome}` since this process started.
+    async fn reconciled(&self, outcome: &str) -> Result<u64, String> {
+        let text = self.metrics_text().await?;
         let prefix = format!("sso_operator_reconciles_total{{outcome=\"{outcome}\"}} ");
         Ok(text
             .lines()
@@ -802,13 +808,7 @@ impl RunningOperator {
 
     /// `sso_operator_reconcile_errors_total` by reason.
     async fn errors_by_reason(&self) -> Result<BTreeMap<String, u64>, String> {
-        let url = format!("http://{}/metrics", self.metrics_addr);
-        let text = reqwest::get(&url)
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?
-            .text()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
+        let text = self.metrics_text().await?;
         let mut out = BTreeMap::new();
         for line in text.lines() {
             let Some(rest) = line.strip_prefix("sso_operator_reconcile_errors_total{reason=\"")
