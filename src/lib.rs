@@ -19,6 +19,7 @@
 //! - [`encrypt`]: AES-256-GCM envelope and the HTTP `encrypt-string` backend.
 //! - [`rollover`]: which listed IdP signing certificate Auth0 holds, and why not the others
 //!   (pure).
+//! - [`b2b`]: Organizations the connection is enabled on, and its SCIM provisioning.
 //! - [`drift`]: drift detection in bulk: the tenant-wide listing a resync compares with.
 //! - [`reconcile`]: the reconcile core shared by controller and offline commands.
 //! - [`controller`]: kube-runtime wiring, Secret/status/events, finalizer, requeue.
@@ -35,6 +36,7 @@
 //! - [`cli`], [`secret`]: flags, and a string type that never prints.
 
 pub mod auth0;
+pub mod b2b;
 pub mod certs;
 pub mod cli;
 pub mod controller;

@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use kube::core::{Selector, SelectorExt};
 
-use crate::crd::{ALLOWED_DOMAINS_ANNOTATION, DomainPolicy, SsoConnectionSpec, TenantPolicy};
+use crate::crd::{
+    ALLOWED_DOMAINS_ANNOTATION, ALLOWED_ORGANIZATIONS_ANNOTATION, DomainPolicy, OrganizationPolicy,
+    SsoConnectionSpec, TenantPolicy,
+};
 use crate::ownership::Adoption;
 use crate::status::Reason;
 
@@ -47,6 +50,13 @@ pub enum Violation {
         /// What the namespace annotation grants.
         granted: Vec<String>,
     },
+    /// An organization is not granted to the namespace.
+    OrganizationNotAllowed {
+        /// The organization as the spec names it (name or id).
+        organization: String,
+        /// What the namespace annotation grants.
+        granted: Vec<String>,
+    },
     /// An application outside `allowedClients`.
     ClientNotAllowed {
         /// The client id.
@@ -76,6 +86,7 @@ impl Violation {
                 Reason::TenantNotAllowed
             }
             Violation::DomainNotAllowed { .. } => Reason::DomainNotAllowed,
+            Violation::OrganizationNotAllowed { .. } => Reason::OrganizationNotAllowed,
             Violation::MetadataHostNotAllowed { .. } => Reason::MetadataUrlNotAllowed,
             Violation::ClientNotAllowed { .. } | Violation::NamePrefix { .. } => {
                 Reason::InvalidSpec
@@ -94,6 +105,17 @@ impl Violation {
             ),
             Violation::DomainNotAllowed { domain, granted } => format!(
                 "namespace {namespace} may not claim the domain {domain}: the tenant only allows domains listed in the namespace annotation {ALLOWED_DOMAINS_ANNOTATION} ({}); nothing was sent to Auth0; ask the cluster administrator to grant it",
+                if granted.is_empty() {
+                    "none is granted".to_string()
+                } else {
+                    format!("granted: {}", granted.join(", "))
+                }
+            ),
+            Violation::OrganizationNotAllowed {
+                organization,
+                granted,
+            } => format!(
+                "namespace {namespace} may not enable connections on the Auth0 organization {organization}: the tenant only allows organizations listed (by name or id) in the namespace annotation {ALLOWED_ORGANIZATIONS_ANNOTATION} ({}); nothing was sent to Auth0; ask the cluster administrator to grant it",
                 if granted.is_empty() {
                     "none is granted".to_string()
                 } else {
@@ -125,6 +147,33 @@ pub fn granted_domains(annotations: &BTreeMap<String, String>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The organizations (names or ids) an annotation value grants: comma- or
+/// whitespace-separated. Names are compared without case (Auth0 keeps them lowercase); ids
+/// exactly.
+pub fn granted_organizations(annotations: &BTreeMap<String, String>) -> Vec<String> {
+    annotations
+        .get(ALLOWED_ORGANIZATIONS_ANNOTATION)
+        .map(|v| {
+            v.split([',', ' ', '\n', '\t'])
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether the organization `key` (a name or an `org_` id, as the spec names it) is granted.
+pub fn organization_granted(key: &str, granted: &[String]) -> bool {
+    granted.iter().any(|g| {
+        if key.starts_with("org_") {
+            g == key
+        } else {
+            g.eq_ignore_ascii_case(key)
+        }
+    })
 }
 
 /// Whether `domain` is one of `granted` or a subdomain of one.
@@ -182,6 +231,19 @@ pub fn check(
             .find(|d| !domain_granted(d, &granted))
         {
             return Err(Violation::DomainNotAllowed { domain, granted });
+        }
+    }
+    if policy.organizations == OrganizationPolicy::NamespaceAnnotation {
+        let granted = granted_organizations(&namespace.annotations);
+        if let Some(org) = spec
+            .organizations
+            .iter()
+            .find(|o| !organization_granted(o.key(), &granted))
+        {
+            return Err(Violation::OrganizationNotAllowed {
+                organization: org.key().to_string(),
+                granted,
+            });
         }
     }
     if let Some(allowed) = &policy.allowed_clients
@@ -359,6 +421,56 @@ mod tests {
             assert_eq!(err.reason(), Reason::TenantNotAllowed, "{}", outside.name);
             assert!(err.message(&outside.name).contains(T));
         }
+    }
+
+    #[test]
+    fn a_namespace_enables_connections_only_on_the_organizations_it_was_granted() {
+        let with_orgs = |orgs: serde_json::Value| -> SsoConnectionSpec {
+            serde_json::from_value(serde_json::json!({
+                "companyDomains": ["acme.com"],
+                "organizations": orgs,
+                "metadata": {"configMapRef": {"name": "m", "key": "k"}}
+            }))
+            .unwrap()
+        };
+        let policy = TenantPolicy {
+            domains: DomainPolicy::Unrestricted,
+            ..Default::default()
+        };
+        let mut granted = ns("tenant-a", &[], None);
+        granted.annotations.insert(
+            ALLOWED_ORGANIZATIONS_ANNOTATION.to_string(),
+            "acme, org_AbC123".to_string(),
+        );
+        let ok = with_orgs(serde_json::json!([{"name": "Acme"}, {"id": "org_AbC123"}]));
+        assert_eq!(check(&policy, T, &granted, &ok, "c"), Ok(()));
+        // Ids are exact: another id, or the granted id in another case, is refused.
+        for refused in [
+            serde_json::json!([{"name": "acme"}, {"name": "globex"}]),
+            serde_json::json!([{"id": "org_abc123"}]),
+        ] {
+            let err = check(&policy, T, &granted, &with_orgs(refused), "c").unwrap_err();
+            assert_eq!(err.reason(), Reason::OrganizationNotAllowed);
+            assert!(err.message("tenant-a").contains("acme, org_AbC123"));
+            assert!(
+                err.message("tenant-a")
+                    .contains(ALLOWED_ORGANIZATIONS_ANNOTATION)
+            );
+        }
+        // No annotation: no organization; a spec without organizations is unaffected.
+        let bare = ns("tenant-b", &[], None);
+        let err = check(&policy, T, &bare, &ok, "c").unwrap_err();
+        assert!(err.message("tenant-b").contains("none is granted"));
+        assert_eq!(
+            check(&policy, T, &bare, &with_orgs(serde_json::json!([])), "c"),
+            Ok(())
+        );
+        let open = TenantPolicy {
+            domains: DomainPolicy::Unrestricted,
+            organizations: OrganizationPolicy::Unrestricted,
+            ..Default::default()
+        };
+        assert_eq!(check(&open, T, &bare, &ok, "c"), Ok(()));
     }
 
     #[test]

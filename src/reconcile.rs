@@ -239,6 +239,12 @@ pub enum SyncError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// An organization of `spec.organizations` does not exist.
+    #[error("{0}")]
+    OrganizationNotFound(String),
+    /// A Secret the operator would write exists and is not its own.
+    #[error("{0}")]
+    SecretConflict(String),
     /// A create found the name taken (409) without having looked it up: internal to
     /// [`sync_connection`], which looks the name up and plans again.
     #[error("the connection name is taken")]
@@ -271,6 +277,8 @@ impl SyncError {
             SyncError::InvalidMetadata(_) => Reason::InvalidMetadata,
             SyncError::SecretNotFound(_) => Reason::SecretNotFound,
             SyncError::MetadataUnreachable(_) => Reason::MetadataUnreachable,
+            SyncError::OrganizationNotFound(_) => Reason::OrganizationNotFound,
+            SyncError::SecretConflict(_) => Reason::SecretConflict,
             SyncError::Refused(r) => r.reason(),
             SyncError::Denied { reason, .. } => *reason,
             SyncError::Auth0(e) => e.reason(),
@@ -335,6 +343,10 @@ pub struct Synced {
     pub managed_enabled_clients: Option<Vec<String>>,
     /// Applications newly enabled by this sync.
     pub enabled_clients_added: Vec<String>,
+    /// Organizations the connection is enabled on by the operator after this sync.
+    pub managed_organizations: Vec<crate::crd::ManagedOrganization>,
+    /// SCIM provisioning after this sync (the controller adds the token's part).
+    pub scim: Option<crate::crd::ScimStatus>,
     /// `domain_aliases` on the connection this resource neither claims nor set.
     pub unclaimed_domain_aliases: Vec<String>,
     /// The certificates of the SP key pairs sent (`signingKeySecretRef`,
@@ -476,6 +488,18 @@ pub async fn sync_connection<S: Sources + Sync>(
         (None, None) => None,
     };
     check_domain_aliases_elsewhere(client, res, current.as_ref(), listing).await?;
+    // Organizations and SCIM are compared with Auth0 when the spec changed (or was not fully
+    // applied) and at drift checks; a missing organization stops the sync before any write.
+    let compare_b2b = !crate::b2b::spec_applied(res) || opts.recheck_clients;
+    let organizations_due = !crate::b2b::organizations::matches_applied(
+        &res.spec.organizations,
+        &status.managed_organizations,
+    ) || (compare_b2b && !res.spec.organizations.is_empty());
+    let resolved = if organizations_due {
+        Some(crate::b2b::sync::resolve_organizations(client, &res.spec.organizations).await?)
+    } else {
+        None
+    };
     let mut synced = Synced {
         connection_id: None,
         action: Action::Planned,
@@ -486,6 +510,8 @@ pub async fn sync_connection<S: Sources + Sync>(
         metadata_source,
         managed_enabled_clients: status.managed_enabled_clients.clone(),
         enabled_clients_added: Vec::new(),
+        managed_organizations: status.managed_organizations.clone(),
+        scim: status.scim.clone(),
         unclaimed_domain_aliases: Vec::new(),
         sp_certificates,
         not_selected_because: choice.not_selected_because,
@@ -511,6 +537,20 @@ pub async fn sync_connection<S: Sources + Sync>(
                 }
                 Plan::Unchanged { id } => synced.connection_id = Some(id),
             }
+            let id = synced.connection_id.clone();
+            sync_b2b(
+                client,
+                res,
+                &mut synced,
+                B2bStep {
+                    connection_id: id.as_deref(),
+                    fresh: false,
+                    organizations: resolved.as_deref(),
+                    compare: true,
+                    dry_run: true,
+                },
+            )
+            .await?;
             return Ok(synced);
         }
         // A write merges over a fresh read, never over the listing.
@@ -561,7 +601,77 @@ pub async fn sync_connection<S: Sources + Sync>(
     } else {
         Some(wanted.into_iter().cloned().collect())
     };
+    let wrote = sync_b2b(
+        client,
+        res,
+        &mut synced,
+        B2bStep {
+            connection_id: Some(&id),
+            fresh: action == Action::Created,
+            organizations: resolved.as_deref(),
+            compare: compare_b2b || action == Action::Created,
+            dry_run: false,
+        },
+    )
+    .await?;
+    if wrote && synced.action == Action::Unchanged {
+        synced.action = Action::Updated;
+    }
     Ok(synced)
+}
+
+/// Where the organizations and SCIM step of a sync stands.
+struct B2bStep<'a> {
+    /// The connection (`None`: a create planned in a dry run).
+    connection_id: Option<&'a str>,
+    /// Created by this sync: enabled on no organization yet.
+    fresh: bool,
+    /// The spec's organizations, resolved; `None`: nothing to do for organizations.
+    organizations: Option<&'a [crate::b2b::organizations::Resolved]>,
+    /// Read the SCIM configuration even if status says it is applied.
+    compare: bool,
+    dry_run: bool,
+}
+
+/// Organizations and the SCIM configuration: records the outcome and the changes in `synced`;
+/// returns whether anything was written.
+async fn sync_b2b(
+    client: &Auth0Client,
+    res: &SsoConnection,
+    synced: &mut Synced,
+    step: B2bStep<'_>,
+) -> Result<bool, SyncError> {
+    let status = res.status.clone().unwrap_or_default();
+    let mut changes = Vec::new();
+    if let Some(resolved) = step.organizations {
+        let orgs = crate::b2b::sync::sync_organizations(
+            client,
+            step.connection_id,
+            step.fresh,
+            resolved,
+            &status.managed_organizations,
+            step.dry_run,
+        )
+        .await?;
+        synced.managed_organizations = orgs.managed;
+        changes.extend(orgs.changes);
+    }
+    let scim = crate::b2b::sync::sync_scim_configuration(
+        client,
+        step.connection_id,
+        res.spec.scim.as_ref(),
+        status.scim.as_ref(),
+        &res.scim_secret_name(),
+        step.compare,
+        step.dry_run,
+    )
+    .await?;
+    synced.scim = scim.status;
+    changes.extend(scim.changes);
+    // The token is the controller's: a planned token is not a write of this step.
+    let wrote = !step.dry_run && changes.iter().any(|c| c.key != "scim token");
+    synced.diff.changes.extend(changes);
+    Ok(wrote)
 }
 
 /// How many times a PATCH of a connection is sent before a transient failure is reported.
@@ -771,6 +881,7 @@ pub fn check_spec(res: &SsoConnection) -> Result<(), SyncError> {
         )));
     }
     check_metadata_source(&res.spec.metadata)?;
+    check_b2b(&res.spec)?;
     let domains = res.spec.claimed_domains();
     if domains.is_empty() {
         return Err(SyncError::InvalidSpec(
@@ -796,6 +907,30 @@ pub fn check_spec(res: &SsoConnection) -> Result<(), SyncError> {
 }
 
 /// The metadata source's own rules (the CRD's CEL rules, for servers that did not run them).
+/// What CEL checks of `organizations` and `scim`, for API servers that do not run CEL.
+fn check_b2b(spec: &crate::crd::SsoConnectionSpec) -> Result<(), SyncError> {
+    for (i, org) in spec.organizations.iter().enumerate() {
+        if org.name.is_some() == org.id.is_some() {
+            return Err(SyncError::InvalidSpec(format!(
+                "spec.organizations[{i}]: set exactly one of name and id"
+            )));
+        }
+        if let Some(later) = spec.organizations[i + 1..]
+            .iter()
+            .find(|o| o.key().eq_ignore_ascii_case(org.key()))
+        {
+            return Err(SyncError::InvalidSpec(format!(
+                "spec.organizations lists {} twice; list each organization once",
+                later.key()
+            )));
+        }
+    }
+    if let Some(scim) = &spec.scim {
+        crate::b2b::scim::token_lifetime(scim).map_err(SyncError::InvalidSpec)?;
+    }
+    Ok(())
+}
+
 fn check_metadata_source(source: &crate::crd::MetadataSource) -> Result<(), SyncError> {
     if source.config_map_ref.is_some() == source.url.is_some() {
         return Err(SyncError::InvalidSpec(ONE_METADATA_SOURCE.to_string()));
@@ -1052,6 +1187,8 @@ pub fn synced_status(
         synced.desired.applied_summary(),
     ));
     status.managed_enabled_clients = synced.managed_enabled_clients.clone();
+    status.managed_organizations = synced.managed_organizations.clone();
+    status.scim = synced.scim.clone();
     status.last_sync_time = Some(Time(now));
     let message = match synced.action {
         Action::Created => format!(

@@ -4,7 +4,8 @@ use std::fmt;
 
 /// A secret string whose `Debug` and `Display` print `<redacted>`, so `{:?}`, `#[instrument]`
 /// and error messages can never leak it.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(transparent)]
 pub struct SecretString(String);
 
 impl SecretString {

@@ -57,6 +57,10 @@ pub enum Reason {
     DomainNotAllowed,
     /// A claimed domain is held by another SsoConnection or Auth0 connection.
     DomainConflict,
+    /// An organization in `spec.organizations` does not exist in the tenant.
+    OrganizationNotFound,
+    /// The namespace was not granted an organization in `spec.organizations`.
+    OrganizationNotAllowed,
     /// Tenant: the credentials were accepted and the token carries every scope.
     Verified,
     /// Tenant: Auth0 refused the client id and secret.
@@ -93,6 +97,8 @@ impl Reason {
             Reason::TenantNotAllowed => "TenantNotAllowed",
             Reason::DomainNotAllowed => "DomainNotAllowed",
             Reason::DomainConflict => "DomainConflict",
+            Reason::OrganizationNotFound => "OrganizationNotFound",
+            Reason::OrganizationNotAllowed => "OrganizationNotAllowed",
             Reason::Verified => "Verified",
             Reason::InvalidCredentials => "InvalidCredentials",
             Reason::Valid => "Valid",
@@ -120,7 +126,7 @@ impl Reason {
 }
 
 /// Every reason, for metrics label pre-registration and docs.
-pub const ALL_REASONS: [Reason; 25] = [
+pub const ALL_REASONS: [Reason; 27] = [
     Reason::Synced,
     Reason::InvalidSpec,
     Reason::MetadataNotFound,
@@ -141,6 +147,8 @@ pub const ALL_REASONS: [Reason; 25] = [
     Reason::TenantNotAllowed,
     Reason::DomainNotAllowed,
     Reason::DomainConflict,
+    Reason::OrganizationNotFound,
+    Reason::OrganizationNotAllowed,
     Reason::Verified,
     Reason::InvalidCredentials,
     Reason::Valid,

@@ -300,7 +300,7 @@ impl std::fmt::Debug for Auth0Client {
 
 /// Who retries a request that failed with a 429, a 5xx or a transport error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Retry {
+pub(super) enum Retry {
     /// This client, resending the same request: for reads, creates and idempotent writes.
     InClient,
     /// The caller, after reading again: for writes whose body depends on an earlier read.
@@ -308,9 +308,9 @@ enum Retry {
 }
 
 /// A response that was not retried: its status and body.
-struct Reply {
-    status: StatusCode,
-    body: Vec<u8>,
+pub(super) struct Reply {
+    pub(super) status: StatusCode,
+    pub(super) body: Vec<u8>,
 }
 
 #[derive(Deserialize)]
@@ -780,7 +780,7 @@ impl Auth0Client {
             .clone()
     }
 
-    fn api_url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+    pub(super) fn api_url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
         let mut url = extend_path(&self.inner.api_base, segments);
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
@@ -792,7 +792,7 @@ impl Auth0Client {
     /// call repeated once with a fresh one (a 401 means nothing was applied). A 403 for a
     /// missing scope drops the token too, but is returned: the grant is baked into the token,
     /// so a scope granted in the Dashboard since takes effect with the next call's new token.
-    async fn call(
+    pub(super) async fn call(
         &self,
         operation: &'static str,
         method: Method,
@@ -1042,7 +1042,7 @@ fn epoch_secs_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn to_json<T: serde::Serialize + ?Sized>(
+pub(super) fn to_json<T: serde::Serialize + ?Sized>(
     operation: &'static str,
     body: &T,
 ) -> Result<Vec<u8>, Auth0Error> {
@@ -1052,7 +1052,10 @@ fn to_json<T: serde::Serialize + ?Sized>(
     })
 }
 
-fn parse<T: DeserializeOwned>(operation: &'static str, body: &[u8]) -> Result<T, Auth0Error> {
+pub(super) fn parse<T: DeserializeOwned>(
+    operation: &'static str,
+    body: &[u8],
+) -> Result<T, Auth0Error> {
     // The position only: connection bodies hold private keys and must not reach messages.
     serde_json::from_slice(body).map_err(|e| Auth0Error::Protocol {
         operation,
@@ -1066,7 +1069,7 @@ fn parse<T: DeserializeOwned>(operation: &'static str, body: &[u8]) -> Result<T,
 }
 
 /// The Auth0 error for a 4xx reply, from its `{statusCode, error, message, errorCode}` body.
-fn rejected(operation: &'static str, reply: &Reply) -> Auth0Error {
+pub(super) fn rejected(operation: &'static str, reply: &Reply) -> Auth0Error {
     let body: ApiErrorBody = serde_json::from_slice(&reply.body).unwrap_or_default();
     let error_code = body.error_code.filter(|c| !c.is_empty());
     if reply.status == StatusCode::CONFLICT

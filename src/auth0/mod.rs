@@ -4,6 +4,8 @@ pub mod budget;
 pub mod client;
 pub mod error;
 pub mod model;
+pub mod organizations;
+pub mod scim;
 pub mod token;
 
 pub use budget::{Lane, Priority, RetryTiming, in_lane};

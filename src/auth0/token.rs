@@ -200,6 +200,17 @@ impl CachedToken {
     }
 }
 
+/// The scopes of optional features (Organizations, SCIM) absent from `granted`: a resource
+/// that does not use those features works without them.
+pub fn missing_optional_scopes(granted: &[String]) -> Vec<&'static str> {
+    super::organizations::ORGANIZATION_SCOPES
+        .iter()
+        .chain(super::scim::SCIM_SCOPES.iter())
+        .copied()
+        .filter(|s| !granted.iter().any(|g| g == s))
+        .collect()
+}
+
 /// The required scopes absent from a space-separated scope string.
 pub fn missing_scopes(granted: &str) -> Vec<&'static str> {
     let granted: Vec<&str> = granted.split_whitespace().collect();

@@ -8,6 +8,7 @@
 //! - [`lane`]: which lane of the request budget a reconcile takes (a person's work first);
 //! - [`finalizer`]: the finalizer and deletion in Auth0;
 //! - [`certificate`]: the encrypted certificate Secret;
+//! - [`scim`]: the SCIM token Secret (issue, rotate, revoke);
 //! - [`sp_metadata`]: the SP metadata ConfigMap for the customer's IdP administrator;
 //! - [`report`]: status writes and Events;
 //! - this file: the shared [`Context`], requeue timing and `run`.
@@ -21,6 +22,7 @@ mod metadata_source;
 mod outcome;
 mod reconcile;
 mod report;
+mod scim;
 mod sources;
 mod sp_metadata;
 mod tenant;
@@ -508,6 +510,15 @@ pub async fn run(args: crate::cli::RunArgs) -> Result<(), String> {
                 args.auth0.auth0_public_domain.as_deref(),
             );
             let auth0 = Auth0Client::new(config).map_err(|e| e.to_string())?;
+            match auth0.granted_scopes().await {
+                Ok(granted) => {
+                    let optional = crate::auth0::token::missing_optional_scopes(&granted);
+                    if !optional.is_empty() {
+                        tracing::info!(missing = ?optional, "Auth0 token lacks the scopes of optional features: SsoConnections using spec.organizations or spec.scim will report InsufficientScope")
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "could not read the granted scopes"),
+            }
             match auth0.missing_scopes().await {
                 Ok(missing) if missing.is_empty() => {
                     tracing::info!("Auth0 token carries every required scope")

@@ -44,7 +44,11 @@ pub(super) fn after_failure(
         | Reason::MetadataNotFound
         | Reason::TenantNotAllowed
         | Reason::DomainNotAllowed
-        | Reason::DomainConflict => Requeue::After(UNWATCHED_RECHECK),
+        | Reason::DomainConflict
+        // An organization created in Auth0, or granted in the namespace annotation, is seen
+        // at the recheck.
+        | Reason::OrganizationNotFound
+        | Reason::OrganizationNotAllowed => Requeue::After(UNWATCHED_RECHECK),
         _ => Requeue::AwaitChange,
     }
 }
@@ -135,6 +139,18 @@ mod tests {
             ),
             (
                 Reason::DomainConflict,
+                false,
+                None,
+                Requeue::After(UNWATCHED_RECHECK),
+            ),
+            (
+                Reason::OrganizationNotFound,
+                false,
+                None,
+                Requeue::After(UNWATCHED_RECHECK),
+            ),
+            (
+                Reason::OrganizationNotAllowed,
                 false,
                 None,
                 Requeue::After(UNWATCHED_RECHECK),

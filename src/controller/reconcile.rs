@@ -18,6 +18,7 @@ use super::lane;
 use super::metadata_source::{self, Gate};
 use super::outcome::{self, Requeue};
 use super::report::{publish, write_status};
+use super::scim;
 use super::sources::KubeSources;
 use super::sp_metadata::publish_sp_metadata;
 use super::{Context, ControllerError, FINALIZER, PendingEncryption, backoff, jittered};
@@ -76,6 +77,7 @@ pub async fn reconcile(
     };
 
     let mut url_state = None;
+    let mut scim_next = None;
     let result = match admit(&obj, &ctx).await {
         Ok(admitted) => {
             // A URL source: the document first (refreshed when due); without one nothing is
@@ -100,9 +102,8 @@ pub async fn reconcile(
                         drift_listing(&obj, &ctx, &admitted.tenant, &old_status, now),
                     )
                     .await;
-                    in_lane(
-                        lane,
-                        reconcile::sync_connection(
+                    in_lane(lane, async {
+                        let mut synced = reconcile::sync_connection(
                             &admitted.tenant.client,
                             &obj,
                             &admitted.claimant,
@@ -113,10 +114,20 @@ pub async fn reconcile(
                                 listed,
                             },
                             now,
-                        ),
-                    )
+                        )
+                        .await?;
+                        scim_next = settle_scim(
+                            &obj,
+                            &ctx,
+                            &admitted.tenant.client,
+                            &mut synced,
+                            recheck_clients,
+                            now,
+                        )
+                        .await?;
+                        Ok((synced, admitted))
+                    })
                     .await
-                    .map(|synced| (synced, admitted))
                 }
                 Some(Gate::Hold) => {
                     let state = url_state.as_ref().ok_or(ControllerError::Unnamed)?;
@@ -180,6 +191,16 @@ pub async fn reconcile(
             } else {
                 ctx.clear_failures(&key);
                 jittered(ctx.resync)
+            };
+            // A SCIM token due for replacement, or a replaced one to revoke, comes first.
+            let delay = match scim_next {
+                Some(at) => {
+                    let wait = std::time::Duration::try_from(at.duration_since(now))
+                        .unwrap_or_default()
+                        .max(std::time::Duration::from_secs(1));
+                    delay.min(wait)
+                }
+                None => delay,
             };
             (status, Some(delay), true)
         }
@@ -295,6 +316,29 @@ async fn drift_listing(
                     None
                 }
             }
+        }
+    }
+}
+
+/// The SCIM token after a successful sync: issued, kept or rotated while SCIM is on; the
+/// Secret removed once it is off. Returns when to look at the token again.
+async fn settle_scim(
+    obj: &SsoConnection,
+    ctx: &Context,
+    client: &crate::auth0::Auth0Client,
+    synced: &mut reconcile::Synced,
+    recheck: bool,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, SyncError> {
+    match (synced.scim.as_mut(), synced.connection_id.clone()) {
+        (Some(scim), Some(id)) if obj.spec.scim.as_ref().is_some_and(|s| s.enabled) => {
+            scim::settle_token(obj, ctx, client, &id, scim, recheck, now).await
+        }
+        _ => {
+            if obj.status.as_ref().is_some_and(|s| s.scim.is_some()) {
+                scim::remove_secret(obj, ctx).await?;
+            }
+            Ok(None)
         }
     }
 }

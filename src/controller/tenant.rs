@@ -143,10 +143,21 @@ async fn verify(
         TenantState::Ready => (
             true,
             Reason::Verified,
-            format!(
-                "the credentials work and the token carries every required scope ({} scopes granted)",
-                scopes.len()
-            ),
+            {
+                let missing = crate::auth0::token::missing_optional_scopes(&scopes);
+                if missing.is_empty() {
+                    format!(
+                        "the credentials work and the token carries every required scope ({} scopes granted)",
+                        scopes.len()
+                    )
+                } else {
+                    format!(
+                        "the credentials work and the token carries every required scope ({} scopes granted); SsoConnections using spec.organizations or spec.scim also need {} (see status.missingOptionalScopes)",
+                        scopes.len(),
+                        missing.join(", ")
+                    )
+                }
+            },
             // Costs no Auth0 call while the token is cached; keeps `connections` current.
             Action::requeue(jittered(TENANT_RECHECK.min(ctx.resync))),
         ),
@@ -167,6 +178,14 @@ async fn verify(
     };
     let mut status = old.cloned().unwrap_or_default();
     status.observed_generation = generation;
+    status.missing_optional_scopes = if scopes.is_empty() {
+        Vec::new()
+    } else {
+        crate::auth0::token::missing_optional_scopes(&scopes)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    };
     status.scopes = scopes;
     status.connections = count_connections(ctx, key);
     status::set_condition(

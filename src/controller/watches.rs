@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 
 use super::health::WatchHealth;
 use super::{FIELD_MANAGER, MANAGED_LABEL};
-use crate::crd::SsoConnection;
+use crate::crd::{ROTATE_SCIM_TOKEN_ANNOTATION, SsoConnection};
 
 /// Server-side timeout of each watch request. kube-runtime gives up on a watch that has been
 /// silent 5 s longer than this and watches again, so a connection that died without a FIN or
@@ -74,7 +74,9 @@ pub fn controller(
     .inspect(health.observer("SsoConnections"))
     .applied_objects()
     .predicate_filter(
-        predicates::generation.combine(predicates::finalizers),
+        predicates::generation
+            .combine(predicates::finalizers)
+            .combine(scim_rotation_request),
         Default::default(),
     );
     let controller = Controller::for_stream(main, reader.clone())
@@ -264,6 +266,16 @@ fn strip_unread_metadata(obj: &mut SsoConnection) {
     if let Some(annotations) = obj.metadata.annotations.as_mut() {
         annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
     }
+}
+
+/// A new value of the annotation `sso-operator.io/rotate-scim-token` is a change to act on
+/// (annotations bump no generation).
+fn scim_rotation_request(obj: &SsoConnection) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let value = obj.annotations().get(ROTATE_SCIM_TOKEN_ANNOTATION)?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 /// Whether the latest write recorded in `managedFields` is the operator's own.

@@ -1,13 +1,16 @@
 //! The custom resources: the public contract users write and read.
 //!
 //! - this file: `SsoConnection` (Auth0 as the SAML service provider);
+//! - [`b2b`]: the Organizations a connection is enabled on, and SCIM provisioning;
 //! - [`tenant`]: `ClusterAuth0Tenant` and `Auth0Tenant`, the Auth0 tenants connections use, and
 //!   the cluster tenants' policy.
 //!
 //! Doc comments on these types are the `kubectl explain` text; write them for users.
 
+mod b2b;
 mod tenant;
 
+pub use b2b::*;
 pub use tenant::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -220,6 +223,21 @@ pub struct SsoConnectionSpec {
     /// applications enabled by anyone else stay enabled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub enabled_clients: Vec<String>,
+
+    /// Auth0 Organizations to enable the connection on, with their login flags. Other
+    /// connections enabled on them are never touched; an organization the operator enabled
+    /// and the spec no longer lists is disabled again. With a `ClusterAuth0Tenant`, the
+    /// namespace must be granted each organization (annotation
+    /// `sso-operator.io/allowed-organizations`) unless the tenant's policy says otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub organizations: Vec<OrganizationRef>,
+
+    /// SCIM provisioning: Auth0's SCIM endpoint and a bearer token, written into the Secret
+    /// `<name>-scim` (never into status, Events or logs). Annotate the resource with
+    /// `sso-operator.io/rotate-scim-token: <new value>` to replace the token at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim: Option<ScimSpec>,
 
     /// What happens in Auth0 when this resource is deleted: Retain (default) leaves the
     /// connection, Delete removes it.
@@ -542,6 +560,12 @@ pub struct SsoConnectionStatus {
     /// Applications this operator enabled on the connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_enabled_clients: Option<Vec<String>>,
+    /// Organizations the operator enabled the connection on, or set the flags of.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_organizations: Vec<ManagedOrganization>,
+    /// SCIM provisioning: endpoint, token id and expiry (never the token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scim: Option<ScimStatus>,
     /// When the connection was last compared with Auth0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
@@ -677,6 +701,11 @@ impl SsoConnection {
             self.metadata.namespace.as_deref().unwrap_or("default"),
             self.metadata.name.as_deref().unwrap_or_default()
         )
+    }
+
+    /// Name of the Secret holding the SCIM endpoint and token.
+    pub fn scim_secret_name(&self) -> String {
+        format!("{}-scim", self.metadata.name.as_deref().unwrap_or_default())
     }
 
     /// Name of the Secret holding the encrypted signing certificate.

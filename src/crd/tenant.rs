@@ -220,6 +220,25 @@ pub struct TenantPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(inner(length(min = 1, max = 253)))]
     pub allowed_metadata_hosts: Option<Vec<String>>,
+
+    /// Which Auth0 Organizations a namespace may enable its connections on
+    /// (`spec.organizations`). Enabling a connection with `assignMembershipOnLogin` on another
+    /// customer's organization would let that IdP's users join it.
+    #[serde(default)]
+    pub organizations: OrganizationPolicy,
+}
+
+/// Which Auth0 Organizations a namespace may use.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum OrganizationPolicy {
+    /// Only the organizations listed (by name or id, as the SsoConnection names them) in the
+    /// namespace's annotation `sso-operator.io/allowed-organizations`, e.g. `"acme,org_abc123"`.
+    #[default]
+    NamespaceAnnotation,
+    /// Any organization.
+    Unrestricted,
 }
 
 /// Which domains a namespace may claim.
@@ -258,6 +277,10 @@ pub struct Auth0TenantStatus {
     /// Scopes granted to the operator's token.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
+    /// Scopes of optional features (Organizations, SCIM) the token lacks: SsoConnections that
+    /// do not use those features work without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_optional_scopes: Vec<String>,
     /// SsoConnections that use this tenant.
     #[serde(default)]
     pub connections: u32,
@@ -269,6 +292,10 @@ pub struct Auth0TenantStatus {
 
 /// The namespace annotation granting domains under `DomainPolicy::NamespaceAnnotation`.
 pub const ALLOWED_DOMAINS_ANNOTATION: &str = "sso-operator.io/allowed-domains";
+
+/// The namespace annotation granting organizations under
+/// `OrganizationPolicy::NamespaceAnnotation`.
+pub const ALLOWED_ORGANIZATIONS_ANNOTATION: &str = "sso-operator.io/allowed-organizations";
 
 /// Which tenant resource an SsoConnection uses.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
