@@ -534,3 +534,91 @@ fn apply_uses_the_tenant_manifests_the_connections_name() {
     );
     assert!(named_tenant.connection("in-missing").is_null());
 }
+
+/// `plan` lists the organization and SCIM changes and writes nothing; `apply` enables the
+/// connection on the organization beside a connection already enabled there and creates the
+/// SCIM configuration (the token is issued only by the operator in the cluster, into a
+/// Secret); a second `apply` writes nothing and `plan` then reports the connection unchanged.
+#[test]
+fn plan_and_apply_enable_the_connection_on_an_organization_and_configure_scim() {
+    let emulator = Emulator::start();
+    let admin = &emulator.admin;
+    let org = emulator
+        .runtime
+        .block_on(admin.create_organization("acme"))
+        .unwrap();
+    let google = emulator
+        .runtime
+        .block_on(admin.seed_connection(
+            json!({"name": "acme-google", "strategy": "google-apps", "options": {}}),
+        ))
+        .unwrap();
+    let google_id = google["id"].as_str().unwrap().to_string();
+    emulator
+        .runtime
+        .block_on(admin.enable_connection(&org, &google_id, false, true))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    manifests(dir.path(), false, false);
+    let text = std::fs::read_to_string(dir.path().join("acme.yaml")).unwrap();
+    let b2b = "  displayName: Acme (Entra ID)\n  organizations:\n  - name: acme\n    assignMembershipOnLogin: true\n  scim:\n    enabled: true\n    userIdAttribute: userName\n";
+    let with_b2b = text.replace("  companyDomain:", &format!("{b2b}  companyDomain:"));
+    assert_ne!(with_b2b, text);
+    std::fs::write(dir.path().join("acme.yaml"), with_b2b).unwrap();
+
+    let seq = emulator.last_seq();
+    let (code, stdout, stderr) = sso(&["plan"], &emulator, dir.path());
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for line in [
+        format!("+ organization acme ({org}): assignMembershipOnLogin=true, showAsButton=true"),
+        "+ scim configuration: userIdAttribute=userName, mapping=(Auth0 default)".to_string(),
+        "+ scim token: issued by the operator in the cluster into Secret acme-scim".to_string(),
+    ] {
+        assert!(stdout.contains(&line), "{line:?} missing from the plan:\n{stdout}");
+    }
+    let calls = emulator.api_calls_since(seq);
+    assert!(calls.iter().all(|c| c.starts_with("GET")), "{calls:?}");
+
+    let (code, stdout, stderr) = sso(&["apply", "-o", "json"], &emulator, dir.path());
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    let conn_id = result[0]["connectionId"].as_str().unwrap().to_string();
+    let enabled = emulator
+        .runtime
+        .block_on(admin.enabled_connections(&org))
+        .unwrap();
+    let ids: Vec<&str> = enabled
+        .iter()
+        .filter_map(|i| i["connection_id"].as_str())
+        .collect();
+    assert!(ids.contains(&conn_id.as_str()) && ids.contains(&google_id.as_str()), "{enabled:?}");
+    let config = emulator
+        .runtime
+        .block_on(admin.scim_configuration(&conn_id))
+        .unwrap()
+        .expect("SCIM configured");
+    assert_eq!(config["user_id_attribute"], "userName");
+    let scim = &result[0]["status"]["scim"];
+    assert!(scim["endpoint"].as_str().is_some_and(|e| e.ends_with(&format!("/scim/v2/connections/{conn_id}"))), "{scim}");
+    assert!(scim["tokenId"].is_null(), "apply issues no token: {scim}");
+    assert!(
+        emulator
+            .runtime
+            .block_on(admin.scim_tokens(&conn_id))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        emulator.connection("acme-azure")["display_name"],
+        "Acme (Entra ID)"
+    );
+
+    let seq = emulator.last_seq();
+    let (code, stdout, stderr) = sso(&["apply"], &emulator, dir.path());
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let calls = emulator.api_calls_since(seq);
+    assert!(calls.iter().all(|c| c.starts_with("GET")), "zero writes: {calls:?}");
+    let (code, stdout, _) = sso(&["plan"], &emulator, dir.path());
+    assert_eq!(code, 0);
+    assert!(stdout.contains(": unchanged"), "{stdout}");
+}

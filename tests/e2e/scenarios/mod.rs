@@ -1,6 +1,7 @@
 //! The scenario registry. To add one: write `async fn my_scenario(env: &Env, ns: &str) ->
 //! Result<(), String>` in a module here and list it in [`all`] with `scenario!(module::my_scenario)`.
 
+mod b2b;
 mod chart;
 mod controller;
 mod hostile;
@@ -61,6 +62,7 @@ pub fn all() -> Vec<Scenario> {
         scenario!(safety::a_deletion_that_cannot_reach_auth0_names_the_way_out),
         scenario!(sp_metadata::sp_metadata_config_map_hands_the_sp_side_to_the_idp_administrator),
         scenario!(sp_metadata::sp_metadata_never_overwrites_a_users_config_map),
+        scenario!(b2b::organizations_scim_and_display_name_onboard_a_customer),
         scenario!(tenancy::two_tenants_keep_namespaces_and_clusters_apart),
         scenario!(outage::watches_resume_after_the_api_server_restarts),
         scenario!(leader::only_the_leader_reconciles_and_a_killed_leader_is_replaced),

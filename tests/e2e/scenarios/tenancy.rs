@@ -15,12 +15,12 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// Where the operator reads ClusterAuth0Tenant credentials (its namespace in the harness).
 const RESOURCE_NS: &str = "sso-operator";
 
-fn yaml(v: &Value) -> String {
+pub(super) fn yaml(v: &Value) -> String {
     serde_yaml::to_string(v).unwrap_or_default()
 }
 
 /// A ClusterAuth0Tenant `name` for `emulator`, credentials in Secret `<name>-credentials`.
-fn cluster_tenant(name: &str, emulator: &Emulator, policy: Value) -> String {
+pub(super) fn cluster_tenant(name: &str, emulator: &Emulator, policy: Value) -> String {
     let secret = json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": format!("{name}-credentials"), "namespace": RESOURCE_NS},
@@ -41,7 +41,7 @@ fn cluster_tenant(name: &str, emulator: &Emulator, policy: Value) -> String {
 }
 
 /// A metadata ConfigMap and an SsoConnection using ClusterAuth0Tenant `tenant`.
-fn connection(name: &str, tenant: &str, xml: &str, spec: Value) -> String {
+pub(super) fn connection(name: &str, tenant: &str, xml: &str, spec: Value) -> String {
     let cm = json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": format!("{name}-md")},
@@ -96,12 +96,12 @@ async fn namespace(
 
 /// Waits until `Ready` of `ns/name` has `reason` (True only for `Synced`) for the current
 /// generation; returns the object.
-async fn wait_reason(env: &Env, ns: &str, name: &str, reason: &str) -> Result<Value, String> {
+pub(super) async fn wait_reason(env: &Env, ns: &str, name: &str, reason: &str) -> Result<Value, String> {
     let status = if reason == "Synced" { "True" } else { "False" };
     super::controller::wait_ready(env, ns, name, status, reason).await
 }
 
-fn message(obj: &Value) -> String {
+pub(super) fn message(obj: &Value) -> String {
     ready_condition(obj)
         .and_then(|c| c["message"].as_str())
         .unwrap_or_default()
