@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use sso_operator::emulator::{self, EmulatorArgs};
 
-/// A local Auth0 Management API (connections) emulator for tests, demos and benchmarks.
+/// A local Auth0 Management API emulator (connections, organizations, SCIM) for tests, demos
+/// and benchmarks.
 #[derive(Parser, Debug)]
 #[command(name = "auth0-emulator", version, about)]
 struct Cli {

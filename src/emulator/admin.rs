@@ -1,12 +1,13 @@
 //! [`AdminClient`]: the typed client of the `/__emulator/` admin API (docs/AUTH0_API.md §11)
-//! that tests, the end-to-end harness and the benchmarks share.
+//! that tests, the end-to-end harness and the benchmarks share, plus the few calls tests need
+//! outside it: a Management API token and a SCIM server probe.
 
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::CallRecord;
-use super::config::RuntimeKnobs;
+use super::config::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, RuntimeKnobs};
 
 /// Why an admin call failed.
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +141,123 @@ impl AdminClient {
         Ok(())
     }
 
+    /// A Management API access token of the default client (`POST /oauth/token`, audience
+    /// `{base}/api/v2/`); this call does appear in the call log, like any token request.
+    pub async fn management_token(&self) -> Result<String, AdminError> {
+        let url = format!("{}/oauth/token", self.base_url);
+        let audience = format!("{}/api/v2/", self.base_url);
+        let req = self.http.post(&url).form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("client_secret", DEFAULT_CLIENT_SECRET),
+            ("audience", &audience),
+        ]);
+        let body: Value = self.send(format!("POST {url}"), req).await?;
+        match body["access_token"].as_str() {
+            Some(token) => Ok(token.to_string()),
+            None => Err(AdminError::Json {
+                call: format!("POST {url}"),
+                source: serde::de::Error::custom("no access_token"),
+                body: "<token response withheld>".into(),
+            }),
+        }
+    }
+
+    /// `POST /__emulator/organizations`: creates organization `name` with the Management
+    /// API's checks (as `POST /api/v2/organizations` would, without a call-log entry); its id.
+    pub async fn create_organization(&self, name: &str) -> Result<String, AdminError> {
+        let created: Value = self
+            .call(
+                Method::POST,
+                "organizations",
+                Some(serde_json::json!({ "name": name })),
+            )
+            .await?;
+        Ok(created["id"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// `GET /__emulator/organizations/{id}/enabled_connections`: every item, as
+    /// `GET /api/v2/organizations/{id}/enabled_connections` renders them, all pages at once.
+    pub async fn enabled_connections(&self, org_id: &str) -> Result<Vec<Value>, AdminError> {
+        self.call(
+            Method::GET,
+            &format!("organizations/{org_id}/enabled_connections"),
+            None,
+        )
+        .await
+    }
+
+    /// `POST /__emulator/organizations/{id}/enabled_connections`: enables a connection with the
+    /// Management API's checks (`is_signup_enabled` false).
+    pub async fn enable_connection(
+        &self,
+        org_id: &str,
+        connection_id: &str,
+        assign_membership_on_login: bool,
+        show_as_button: bool,
+    ) -> Result<(), AdminError> {
+        let body = serde_json::json!({
+            "connection_id": connection_id,
+            "assign_membership_on_login": assign_membership_on_login,
+            "show_as_button": show_as_button,
+        });
+        self.call::<Value>(
+            Method::POST,
+            &format!("organizations/{org_id}/enabled_connections"),
+            Some(body),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `GET /__emulator/connections/{id}/scim-configuration`: the configuration as the
+    /// Management API renders it, `None` when the connection has none.
+    pub async fn scim_configuration(
+        &self,
+        connection_id: &str,
+    ) -> Result<Option<Value>, AdminError> {
+        let path = format!("connections/{connection_id}/scim-configuration");
+        match self.call(Method::GET, &path, None).await {
+            Ok(config) => Ok(Some(config)),
+            Err(AdminError::Status { status, .. }) if status == reqwest::StatusCode::NOT_FOUND => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /__emulator/connections/{id}/scim-configuration/tokens`: the connection's SCIM
+    /// tokens (ids, scopes, dates — never a value).
+    pub async fn scim_tokens(&self, connection_id: &str) -> Result<Vec<Value>, AdminError> {
+        self.call(
+            Method::GET,
+            &format!("connections/{connection_id}/scim-configuration/tokens"),
+            None,
+        )
+        .await
+    }
+
+    /// The status of `GET {scim_endpoint}/Users` with `token` as bearer: 200 for a working
+    /// token with `get:users`, 401 or 403 otherwise.
+    pub async fn scim_users_status(
+        &self,
+        scim_endpoint: &str,
+        token: &str,
+    ) -> Result<u16, AdminError> {
+        let url = format!("{}/Users", scim_endpoint.trim_end_matches('/'));
+        let resp = self
+            .http
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|source| AdminError::Http {
+                call: format!("GET {url}"),
+                source,
+            })?;
+        Ok(resp.status().as_u16())
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -152,6 +270,14 @@ impl AdminClient {
         if let Some(b) = &body {
             req = req.json(b);
         }
+        self.send(call, req).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        call: String,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, AdminError> {
         let http = |source| AdminError::Http {
             call: call.clone(),
             source,

@@ -27,6 +27,39 @@ pub const ALL_SCOPES: [&str; 6] = [
     "update:connections_options",
 ];
 
+/// The scopes of the organization endpoints the operator will use (docs/AUTH0_API.md §14).
+pub const ORGANIZATION_SCOPES: [&str; 5] = [
+    "read:organizations",
+    "read:organization_connections",
+    "create:organization_connections",
+    "update:organization_connections",
+    "delete:organization_connections",
+];
+
+/// The scopes of a connection's SCIM configuration and tokens (docs/AUTH0_API.md §15).
+pub const SCIM_SCOPES: [&str; 7] = [
+    "read:scim_config",
+    "create:scim_config",
+    "update:scim_config",
+    "delete:scim_config",
+    "read:scim_token",
+    "create:scim_token",
+    "delete:scim_token",
+];
+
+/// Everything the default client is granted: the operator's scopes, the organization and
+/// SCIM ones, and creating and deleting organizations so that tests can set them up through
+/// the Management API.
+pub fn default_client_scopes() -> Vec<String> {
+    ALL_SCOPES
+        .iter()
+        .chain(ORGANIZATION_SCOPES.iter())
+        .chain(SCIM_SCOPES.iter())
+        .chain(["create:organizations", "delete:organizations"].iter())
+        .map(|s| s.to_string())
+        .collect()
+}
+
 /// One machine-to-machine client the token endpoint knows.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClientSpec {
@@ -214,7 +247,7 @@ pub struct EmulatorConfig {
     pub listen: SocketAddr,
     /// Tenant domain for `iss`, ticket URLs and the second accepted audience.
     pub domain: String,
-    /// The default client, granted the six scopes.
+    /// The default client, granted [`default_client_scopes`].
     pub client_id: String,
     /// Its secret.
     pub client_secret: String,
@@ -312,7 +345,7 @@ impl EmulatorConfig {
         let mut clients = vec![ClientSpec {
             id: self.client_id.clone(),
             secret: self.client_secret.clone(),
-            scopes: ALL_SCOPES.iter().map(|s| s.to_string()).collect(),
+            scopes: default_client_scopes(),
         }];
         clients.extend(self.extra_clients.iter().cloned());
         clients
@@ -437,7 +470,7 @@ pub struct EmulatorArgs {
     /// Tenant domain for `iss`, ticket URLs and the extra accepted audience.
     #[arg(long, env = "AUTH0_EMULATOR_DOMAIN", default_value = "emulator.local")]
     pub domain: String,
-    /// Client id of the default client (granted the six scopes).
+    /// Client id of the default client (granted the operator's, organization and SCIM scopes).
     #[arg(long, env = "AUTH0_EMULATOR_CLIENT_ID", default_value = DEFAULT_CLIENT_ID)]
     pub client_id: String,
     /// Secret of the default client.
@@ -592,6 +625,22 @@ mod tests {
         );
         assert!("fast".parse::<RateLimit>().is_err());
         assert!("0:1".parse::<RateLimit>().is_err());
+    }
+
+    #[test]
+    fn the_default_client_gets_the_operator_organization_and_scim_scopes() {
+        let clients = EmulatorConfig::default().clients();
+        let scopes = &clients[0].scopes;
+        assert_eq!(scopes.len(), 6 + 5 + 7 + 2);
+        for scope in ALL_SCOPES
+            .iter()
+            .chain(ORGANIZATION_SCOPES.iter())
+            .chain(SCIM_SCOPES.iter())
+            .chain(["create:organizations", "delete:organizations"].iter())
+        {
+            assert!(scopes.iter().any(|s| s == scope), "{scope}");
+        }
+        assert_eq!(&scopes[..6], ALL_SCOPES.map(String::from).as_slice());
     }
 
     #[test]

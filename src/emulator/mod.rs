@@ -13,11 +13,13 @@ pub mod admin;
 mod config;
 mod faults;
 mod layers;
+mod orgs;
 mod pem;
 mod ratelimit;
 mod reply;
 mod router;
 mod routes;
+mod scim_store;
 mod state;
 mod store;
 mod token;
@@ -39,7 +41,8 @@ use tokio::task::JoinHandle;
 
 pub use config::{
     ALL_SCOPES, ClientSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorArgs, EmulatorConfig,
-    RateLimit, RuntimeKnobs, TenantProfile,
+    ORGANIZATION_SCOPES, RateLimit, RuntimeKnobs, SCIM_SCOPES, TenantProfile,
+    default_client_scopes,
 };
 pub use faults::{FaultKind, FaultRule, FaultRuleSpec, Phase, Trigger};
 pub use layers::call_log::CallRecord;

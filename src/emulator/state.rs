@@ -10,8 +10,10 @@ use rand::rngs::StdRng;
 use super::CallRecord;
 use super::config::{ClientSpec, EmulatorConfig, RuntimeKnobs, TenantProfile};
 use super::faults::ActiveFault;
+use super::orgs::Organizations;
 use super::pem::TenantCertificates;
 use super::ratelimit::Limiter;
+use super::scim_store::ScimStore;
 use super::store::Store;
 use super::token::TokenKeys;
 
@@ -33,6 +35,10 @@ pub(crate) struct Shared {
 pub(crate) struct Tenant {
     pub(crate) knobs: RuntimeKnobs,
     pub(crate) store: Store,
+    /// Organizations and their enabled connections (docs/AUTH0_API.md §14).
+    pub(crate) orgs: Organizations,
+    /// SCIM configurations and tokens of connections (docs/AUTH0_API.md §15).
+    pub(crate) scim: ScimStore,
     /// The machine-to-machine clients; their grants change through the admin API, as in the
     /// Dashboard.
     pub(crate) clients: Vec<ClientSpec>,
@@ -80,6 +86,8 @@ impl Shared {
             state: Mutex::new(Tenant {
                 knobs: config.runtime(),
                 store,
+                orgs: Organizations::default(),
+                scim: ScimStore::default(),
                 clients: config.clients(),
                 limiter: Limiter::default(),
                 faults: config

@@ -111,6 +111,12 @@ impl Store {
             .collect()
     }
 
+    /// `prefix` followed by 16 letters or digits from the seeded id stream (organization and
+    /// SCIM token ids); the caller checks uniqueness in its own collection.
+    pub fn random_id(&mut self, prefix: &str) -> String {
+        format!("{prefix}{}", self.random_code(16))
+    }
+
     fn new_id(&mut self) -> String {
         loop {
             let id = format!("con_{}", self.random_code(16));

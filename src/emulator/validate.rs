@@ -50,6 +50,14 @@ impl ApiError {
         ))
     }
 
+    /// 400 `Payload validation error: '<detail>' on property <path> (<description>).` for a
+    /// schema whose descriptions [`ApiError::payload_at`] does not know (organizations, SCIM).
+    pub fn payload_described(detail: &str, path: &str, description: &str) -> Self {
+        Self::invalid_body(format!(
+            "Payload validation error: '{detail}' on property {path} ({description})."
+        ))
+    }
+
     /// 404 `inexistent_connection`.
     pub fn no_connection() -> Self {
         Self::new(
@@ -117,7 +125,7 @@ fn describe(path: &str) -> &'static str {
 }
 
 /// Name of a JSON value's type as the payload validator spells it.
-fn type_name(v: &Value) -> &'static str {
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",

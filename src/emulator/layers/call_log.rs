@@ -1,5 +1,7 @@
 //! The call log and the counters of `GET /__emulator/calls` and `GET /__emulator/stats`: every
-//! call but the admin API's, with the status its client saw.
+//! call but the admin API's, with the status its client saw. Only the method, path, query,
+//! status and timing are kept — never a header or a body, so neither a bearer token nor a
+//! SCIM token value can reach the log.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,6 +52,56 @@ fn route_template(path: &str) -> &'static str {
         ["", "api", "v2", "connections"] => "/api/v2/connections",
         ["", "api", "v2", "connections", _] => "/api/v2/connections/{id}",
         ["", "api", "v2", "connections", _, "clients"] => "/api/v2/connections/{id}/clients",
+        ["", "api", "v2", "connections", _, "scim-configuration"] => {
+            "/api/v2/connections/{id}/scim-configuration"
+        }
+        [
+            "",
+            "api",
+            "v2",
+            "connections",
+            _,
+            "scim-configuration",
+            "default-mapping",
+        ] => "/api/v2/connections/{id}/scim-configuration/default-mapping",
+        [
+            "",
+            "api",
+            "v2",
+            "connections",
+            _,
+            "scim-configuration",
+            "tokens",
+        ] => "/api/v2/connections/{id}/scim-configuration/tokens",
+        [
+            "",
+            "api",
+            "v2",
+            "connections",
+            _,
+            "scim-configuration",
+            "tokens",
+            _,
+        ] => "/api/v2/connections/{id}/scim-configuration/tokens/{tokenId}",
+        ["", "api", "v2", "organizations"] => "/api/v2/organizations",
+        ["", "api", "v2", "organizations", "name", _] => "/api/v2/organizations/name/{name}",
+        ["", "api", "v2", "organizations", _] => "/api/v2/organizations/{id}",
+        ["", "api", "v2", "organizations", _, "enabled_connections"] => {
+            "/api/v2/organizations/{id}/enabled_connections"
+        }
+        [
+            "",
+            "api",
+            "v2",
+            "organizations",
+            _,
+            "enabled_connections",
+            _,
+        ] => "/api/v2/organizations/{id}/enabled_connections/{connectionId}",
+        ["", "scim", "v2", "connections", _, "Users"] => "/scim/v2/connections/{id}/Users",
+        ["", "scim", "v2", "connections", _, "ServiceProviderConfig"] => {
+            "/scim/v2/connections/{id}/ServiceProviderConfig"
+        }
         _ => "other",
     }
 }

@@ -1,6 +1,7 @@
 //! The `/__emulator/` admin API (docs/AUTH0_API.md §11): the call log and counters, runtime
-//! knobs, fault rules, client grants and the connection store. Admin calls are not logged,
-//! limited or faulted.
+//! knobs, fault rules, client grants, the connection store, and organizations and SCIM state
+//! (written with the Management API's own checks). Admin calls are not logged, limited or
+//! faulted.
 
 use std::sync::Arc;
 
@@ -15,9 +16,9 @@ use super::super::config::RuntimeKnobsPatch;
 use super::super::faults::{ActiveFault, FaultRule, FaultRuleSpec};
 use super::super::reply;
 use super::super::state::{Shared, fault_rng};
-use super::super::validate::reason_phrase;
-use super::RawSegment;
+use super::super::validate::{ApiError, reason_phrase};
 use super::query::query_pairs;
+use super::{RawSegment, organizations, scim};
 
 fn admin_error(status: u16, message: String) -> Response {
     reply::json(
@@ -65,7 +66,8 @@ pub(crate) async fn stats(State(shared): State<Arc<Shared>>) -> Response {
     reply::json(200, Value::Object(out))
 }
 
-/// `POST /__emulator/reset[?keep=connections]`: forgets calls, counters, buckets and faults.
+/// `POST /__emulator/reset[?keep=connections]`: forgets calls, counters, buckets and faults,
+/// and unless kept the connections with their organizations and SCIM state.
 pub(crate) async fn reset(
     State(shared): State<Arc<Shared>>,
     RawQuery(query): RawQuery,
@@ -75,6 +77,8 @@ pub(crate) async fn reset(
     let mut t = shared.lock();
     if !keep {
         t.store.clear(shared.seed);
+        t.orgs.clear();
+        t.scim.clear();
     }
     t.calls.clear();
     t.next_call = 1;
@@ -231,4 +235,89 @@ pub(crate) async fn seed_connections(State(shared): State<Arc<Shared>>, body: By
         return reply::json(201, one);
     }
     reply::json(201, Value::Array(inserted))
+}
+
+/// An Auth0-shaped error, or the JSON answer with `status`.
+fn answer(status: u16, result: Result<Value, ApiError>) -> Response {
+    match result {
+        Ok(value) => reply::json(status, value),
+        Err(e) => e.into(),
+    }
+}
+
+fn json_body(body: &Bytes) -> Result<Value, String> {
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))
+}
+
+/// `GET /__emulator/organizations`: every organization with its enabled connections.
+pub(crate) async fn organizations(State(shared): State<Arc<Shared>>) -> Response {
+    let t = shared.lock();
+    let mut all = Vec::new();
+    for org in t.orgs.all() {
+        let mut value = org.render();
+        value["enabled_connections"] =
+            json!(organizations::enabled_items(&t, &org.id).unwrap_or_default());
+        all.push(value);
+    }
+    reply::json(200, Value::Array(all))
+}
+
+/// `POST /__emulator/organizations`: creates an organization exactly as
+/// `POST /api/v2/organizations` would, without a token or a call-log entry.
+pub(crate) async fn create_organization(
+    State(shared): State<Arc<Shared>>,
+    body: Bytes,
+) -> Response {
+    let value = match json_body(&body) {
+        Ok(v) => v,
+        Err(e) => return admin_error(400, e),
+    };
+    answer(
+        201,
+        organizations::create_organization(&mut shared.lock(), &value),
+    )
+}
+
+/// `GET /__emulator/organizations/{id}/enabled_connections`: every item, unpaged.
+pub(crate) async fn enabled_connections(
+    State(shared): State<Arc<Shared>>,
+    RawSegment(id): RawSegment<3>,
+) -> Response {
+    answer(
+        200,
+        organizations::enabled_items(&shared.lock(), &id).map(Value::Array),
+    )
+}
+
+/// `POST /__emulator/organizations/{id}/enabled_connections`: as the Management API's POST.
+pub(crate) async fn enable_connection(
+    State(shared): State<Arc<Shared>>,
+    RawSegment(id): RawSegment<3>,
+    body: Bytes,
+) -> Response {
+    let value = match json_body(&body) {
+        Ok(v) => v,
+        Err(e) => return admin_error(400, e),
+    };
+    answer(
+        201,
+        organizations::enable_connection(&mut shared.lock(), &id, &value),
+    )
+}
+
+/// `GET /__emulator/connections/{id}/scim-configuration`: as the Management API's GET.
+pub(crate) async fn scim_configuration(
+    State(shared): State<Arc<Shared>>,
+    RawSegment(id): RawSegment<3>,
+) -> Response {
+    let t = shared.lock();
+    answer(200, scim::configuration(&shared, &t, &id))
+}
+
+/// `GET /__emulator/connections/{id}/scim-configuration/tokens`: ids and dates, no values.
+pub(crate) async fn scim_tokens(
+    State(shared): State<Arc<Shared>>,
+    RawSegment(id): RawSegment<3>,
+) -> Response {
+    answer(200, scim::tokens(&shared.lock(), &id).map(Value::Array))
 }

@@ -198,7 +198,12 @@ pub(crate) async fn delete(
     RawSegment(id): ConnectionId,
 ) -> Result<Response, ApiError> {
     require_scope(&claims, "delete:connections")?;
-    if shared.lock().store.delete(&id) {
+    let mut t = shared.lock();
+    if t.store.delete(&id) {
+        // The connection leaves every organization, and its SCIM configuration and tokens go
+        // with it.
+        t.orgs.forget_connection(&id);
+        t.scim.remove(&id);
         Ok(reply::json(
             202,
             json!({"deleted_at": reply::timestamp_ms(jiff::Timestamp::now())}),

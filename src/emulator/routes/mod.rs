@@ -1,13 +1,17 @@
 //! The handlers, one file per concern: `/oauth/token`, connections, their enabled clients,
-//! `/pem` and the `/__emulator/` admin API. What every Management API handler shares lives
+//! organizations, SCIM configuration and tokens, the SCIM server, `/pem` and the
+//! `/__emulator/` admin API. What every Management API handler shares lives
 //! here: the bearer token check (an extractor) and the scope check.
 
 pub(crate) mod admin;
 pub(crate) mod clients;
 pub(crate) mod connections;
 pub(crate) mod oauth;
+pub(crate) mod organizations;
 pub(crate) mod pem;
 mod query;
+pub(crate) mod scim;
+pub(crate) mod scim_server;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -83,7 +87,7 @@ impl<S: Send + Sync, const N: usize> FromRequestParts<S> for RawSegment<N> {
     }
 }
 
-/// `{id}` of `/api/v2/connections/{id}[/clients]`.
+/// `{id}` of `/api/v2/connections/{id}[/…]`.
 pub(crate) type ConnectionId = RawSegment<4>;
 
 /// `403 insufficient_scope` unless the token grants `scope`.
