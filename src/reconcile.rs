@@ -239,6 +239,10 @@ pub enum SyncError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// The operator has just started and the resource's tenant is not verified yet: the
+    /// controller looks again shortly, without reporting anything.
+    #[error("{0}")]
+    TenantStarting(String),
     /// An organization of `spec.organizations` does not exist.
     #[error("{0}")]
     OrganizationNotFound(String),
@@ -278,6 +282,7 @@ impl SyncError {
             SyncError::SecretNotFound(_) => Reason::SecretNotFound,
             SyncError::MetadataUnreachable(_) => Reason::MetadataUnreachable,
             SyncError::OrganizationNotFound(_) => Reason::OrganizationNotFound,
+            SyncError::TenantStarting(_) => Reason::TenantNotReady,
             SyncError::SecretConflict(_) => Reason::SecretConflict,
             SyncError::Refused(r) => r.reason(),
             SyncError::Denied { reason, .. } => *reason,

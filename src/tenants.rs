@@ -162,6 +162,12 @@ impl Tenants {
         self.read().get(key).cloned()
     }
 
+    /// Whether the tenant's controller has verified it at least once (Ready or not).
+    pub fn verified(&self, key: &TenantKey) -> bool {
+        self.get(key)
+            .is_some_and(|h| !matches!(h.state, TenantState::Pending))
+    }
+
     /// The tenant, if it is Ready.
     pub fn resolve(&self, key: &TenantKey) -> Result<Arc<TenantHandle>, Unavailable> {
         let Some(handle) = self.get(key) else {

@@ -91,7 +91,10 @@ impl Emulator {
             .into_iter()
             .map(|item| {
                 (
-                    item["connection_id"].as_str().unwrap_or_default().to_string(),
+                    item["connection_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                     item,
                 )
             })
@@ -187,7 +190,11 @@ fn keys(synced: &reconcile::Synced) -> Vec<String> {
 async fn ours_is_enabled_beside_another_connection_and_only_ours_is_disabled_again() {
     let emulator = Emulator::start().await;
     let client = emulator.client();
-    let org = emulator.admin.create_organization("acme").await.expect("org");
+    let org = emulator
+        .admin
+        .create_organization("acme")
+        .await
+        .expect("org");
     let other = emulator
         .admin
         .seed_connection(json!({"name": "acme-google", "strategy": "google-apps", "options": {}}))
@@ -219,7 +226,9 @@ async fn ours_is_enabled_beside_another_connection_and_only_ours_is_disabled_aga
     // Applied: the next sync writes nothing and does not even read the organization.
     let applied = with_status(&res, &created);
     let seq = emulator.admin.last_seq().await.expect("seq");
-    let again = sync(&client, &applied, &sources, false).await.expect("synced");
+    let again = sync(&client, &applied, &sources, false)
+        .await
+        .expect("synced");
     assert_eq!(again.action, Action::Unchanged);
     let calls = emulator.api_calls_since(seq).await;
     assert!(
@@ -245,7 +254,11 @@ async fn ours_is_enabled_beside_another_connection_and_only_ours_is_disabled_aga
 async fn an_organization_enabled_before_the_spec_listed_it_stays_enabled_when_dropped() {
     let emulator = Emulator::start().await;
     let client = emulator.client();
-    let org = emulator.admin.create_organization("globex").await.expect("org");
+    let org = emulator
+        .admin
+        .create_organization("globex")
+        .await
+        .expect("org");
     let (sources, res) = manifests(json!({}));
     let created = sync(&client, &res, &sources, false).await.expect("synced");
     let ours = emulator.our_connection_id().await;
@@ -257,9 +270,14 @@ async fn an_organization_enabled_before_the_spec_listed_it_stays_enabled_when_dr
         .expect("enable");
 
     let (_, listing) = manifests(json!({"organizations": [{"id": org}]}));
-    let listed = sync(&client, &edited(&with_status(&res, &created), &listing), &sources, false)
-        .await
-        .expect("synced");
+    let listed = sync(
+        &client,
+        &edited(&with_status(&res, &created), &listing),
+        &sources,
+        false,
+    )
+    .await
+    .expect("synced");
     // The flags are the spec's now; the enablement is still not ours.
     assert_eq!(
         emulator.enabled_on(&org).await[0].1["show_as_button"],
@@ -311,7 +329,11 @@ async fn an_unknown_organization_is_organization_not_found_and_nothing_is_writte
 async fn flags_changed_in_the_dashboard_are_set_back_at_a_drift_check() {
     let emulator = Emulator::start().await;
     let client = emulator.client();
-    let org = emulator.admin.create_organization("initech").await.expect("org");
+    let org = emulator
+        .admin
+        .create_organization("initech")
+        .await
+        .expect("org");
     let (sources, res) = manifests(json!({"organizations": [{"name": "initech"}]}));
     let created = sync(&client, &res, &sources, false).await.expect("synced");
     let applied = with_status(&res, &created);
@@ -392,12 +414,15 @@ async fn scim_configuration_is_created_with_the_spec_fields_and_deleted_when_tur
     // Applied: nothing read or written for SCIM by the next sync.
     let applied = with_status(&res, &created);
     let seq = emulator.admin.last_seq().await.expect("seq");
-    sync(&client, &applied, &sources, false).await.expect("synced");
+    sync(&client, &applied, &sources, false)
+        .await
+        .expect("synced");
     let calls = emulator.api_calls_since(seq).await;
     assert!(calls.iter().all(|c| !c.contains("scim")), "{calls:?}");
 
     // Changed attribute: patched, other fields kept.
-    let (_, changed) = manifests(json!({"scim": {"enabled": true, "userIdAttribute": "externalId"}}));
+    let (_, changed) =
+        manifests(json!({"scim": {"enabled": true, "userIdAttribute": "externalId"}}));
     let patched = sync(&client, &edited(&applied, &changed), &sources, false)
         .await
         .expect("synced");
@@ -432,7 +457,11 @@ async fn scim_configuration_is_created_with_the_spec_fields_and_deleted_when_tur
 async fn a_plan_lists_organization_changes_and_writes_nothing() {
     let emulator = Emulator::start().await;
     let client = emulator.client();
-    let org = emulator.admin.create_organization("umbrella").await.expect("org");
+    let org = emulator
+        .admin
+        .create_organization("umbrella")
+        .await
+        .expect("org");
     let (sources, res) = manifests(json!({
         "organizations": [{"name": "umbrella", "showAsButton": false}],
     }));

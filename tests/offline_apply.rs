@@ -559,7 +559,8 @@ fn plan_and_apply_enable_the_connection_on_an_organization_and_configure_scim() 
         .block_on(admin.enable_connection(&org, &google_id, false, true))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    manifests(dir.path(), false, false);
+    // Routed, so an apply looks the name up before it would create.
+    manifests(dir.path(), true, false);
     let text = std::fs::read_to_string(dir.path().join("acme.yaml")).unwrap();
     let b2b = "  displayName: Acme (Entra ID)\n  organizations:\n  - name: acme\n    assignMembershipOnLogin: true\n  scim:\n    enabled: true\n    userIdAttribute: userName\n";
     let with_b2b = text.replace("  companyDomain:", &format!("{b2b}  companyDomain:"));
@@ -574,7 +575,10 @@ fn plan_and_apply_enable_the_connection_on_an_organization_and_configure_scim() 
         "+ scim configuration: userIdAttribute=userName, mapping=(Auth0 default)".to_string(),
         "+ scim token: issued by the operator in the cluster into Secret acme-scim".to_string(),
     ] {
-        assert!(stdout.contains(&line), "{line:?} missing from the plan:\n{stdout}");
+        assert!(
+            stdout.contains(&line),
+            "{line:?} missing from the plan:\n{stdout}"
+        );
     }
     let calls = emulator.api_calls_since(seq);
     assert!(calls.iter().all(|c| c.starts_with("GET")), "{calls:?}");
@@ -591,7 +595,10 @@ fn plan_and_apply_enable_the_connection_on_an_organization_and_configure_scim() 
         .iter()
         .filter_map(|i| i["connection_id"].as_str())
         .collect();
-    assert!(ids.contains(&conn_id.as_str()) && ids.contains(&google_id.as_str()), "{enabled:?}");
+    assert!(
+        ids.contains(&conn_id.as_str()) && ids.contains(&google_id.as_str()),
+        "{enabled:?}"
+    );
     let config = emulator
         .runtime
         .block_on(admin.scim_configuration(&conn_id))
@@ -599,7 +606,12 @@ fn plan_and_apply_enable_the_connection_on_an_organization_and_configure_scim() 
         .expect("SCIM configured");
     assert_eq!(config["user_id_attribute"], "userName");
     let scim = &result[0]["status"]["scim"];
-    assert!(scim["endpoint"].as_str().is_some_and(|e| e.ends_with(&format!("/scim/v2/connections/{conn_id}"))), "{scim}");
+    assert!(
+        scim["endpoint"]
+            .as_str()
+            .is_some_and(|e| e.ends_with(&format!("/scim/v2/connections/{conn_id}"))),
+        "{scim}"
+    );
     assert!(scim["tokenId"].is_null(), "apply issues no token: {scim}");
     assert!(
         emulator
@@ -617,7 +629,10 @@ fn plan_and_apply_enable_the_connection_on_an_organization_and_configure_scim() 
     let (code, stdout, stderr) = sso(&["apply"], &emulator, dir.path());
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let calls = emulator.api_calls_since(seq);
-    assert!(calls.iter().all(|c| c.starts_with("GET")), "zero writes: {calls:?}");
+    assert!(
+        calls.iter().all(|c| c.starts_with("GET")),
+        "zero writes: {calls:?}"
+    );
     let (code, stdout, _) = sso(&["plan"], &emulator, dir.path());
     assert_eq!(code, 0);
     assert!(stdout.contains(": unchanged"), "{stdout}");

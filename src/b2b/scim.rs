@@ -214,6 +214,28 @@ pub fn next_check(status: &ScimStatus, lifetime: Duration) -> Option<Timestamp> 
     current.into_iter().chain(retiring).min()
 }
 
+/// Auth0 keeps at most this many active SCIM tokens per connection (docs/AUTH0_API.md §15).
+pub const MAX_ACTIVE_TOKENS: usize = 2;
+
+/// The retiring tokens to revoke before a new token is issued, so that the operator's tokens
+/// (the current one, the retiring ones and the new one) fit in [`MAX_ACTIVE_TOKENS`]: the
+/// ones expiring first go first.
+pub fn make_room(status: &ScimStatus) -> Vec<String> {
+    let held = usize::from(status.token_id.is_some()) + status.retiring_tokens.len();
+    let excess = (held + 1).saturating_sub(MAX_ACTIVE_TOKENS);
+    let mut retiring: Vec<&RetiringToken> = status.retiring_tokens.iter().collect();
+    retiring.sort_by_key(|t| {
+        t.valid_until
+            .as_deref()
+            .and_then(|v| v.parse::<Timestamp>().ok())
+    });
+    retiring
+        .into_iter()
+        .take(excess)
+        .map(|t| t.token_id.clone())
+        .collect()
+}
+
 /// The retiring tokens whose time is up (expired, or without a date).
 pub fn retired(status: &ScimStatus, now: Timestamp) -> Vec<String> {
     status
@@ -402,6 +424,19 @@ mod tests {
             next_check(&s, DEFAULT_TOKEN_LIFETIME),
             Some(now() + SignedDuration::from_hours(24 * 50))
         );
+    }
+
+    #[test]
+    fn a_retiring_token_gives_way_when_a_new_one_would_exceed_auth0s_two() {
+        let mut s = status("tok_2", 80);
+        assert!(make_room(&s).is_empty(), "current + new fit");
+        s.retiring_tokens = vec![RetiringToken {
+            token_id: "tok_1".into(),
+            valid_until: Some((now() + SignedDuration::from_hours(24)).to_string()),
+        }];
+        assert_eq!(make_room(&s), vec!["tok_1".to_string()]);
+        s.token_id = None;
+        assert!(make_room(&s).is_empty(), "retiring + new fit");
     }
 
     #[test]

@@ -26,10 +26,23 @@ pub(super) struct Admitted {
 pub(super) async fn admit(obj: &SsoConnection, ctx: &Context) -> Result<Admitted, SyncError> {
     let ns = obj.namespace().unwrap_or_default();
     let key = TenantKey::of_resource(obj);
-    forget_if_deleted(ctx, &key);
-    let tenant = ctx.tenants.resolve(&key).map_err(|u| SyncError::Denied {
-        reason: u.reason,
-        message: u.message,
+    // Until the tenant caches hold their first list, "not in the cache" means nothing.
+    let listed = tenant_caches_listed(ctx).await;
+    if listed {
+        forget_if_deleted(ctx, &key);
+    }
+    let tenant = ctx.tenants.resolve(&key).map_err(|u| {
+        // Just started: the tenant exists but its controller has not verified it yet. Wait a
+        // moment instead of reporting a failure that is none.
+        let starting = !listed || (tenant_listed(ctx, &key) && !ctx.tenants.verified(&key));
+        if key != TenantKey::Flags && starting {
+            SyncError::TenantStarting(u.message)
+        } else {
+            SyncError::Denied {
+                reason: u.reason,
+                message: u.message,
+            }
+        }
     })?;
     if let Some(policy) = &tenant.policy {
         let facts = namespace_facts(ctx, &ns).await?;
@@ -71,6 +84,39 @@ pub(super) async fn admit(obj: &SsoConnection, ctx: &Context) -> Result<Admitted
         policy::adoption(tenant.policy.as_ref()),
     );
     Ok(Admitted { tenant, claimant })
+}
+
+/// How long a reconcile waits for the tenant caches' first list after a start.
+const CACHE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether both tenant caches hold their first list (waits up to [`CACHE_WAIT`] for it).
+async fn tenant_caches_listed(ctx: &Context) -> bool {
+    let (Some(cluster), Some(namespaced)) =
+        (ctx.cluster_tenants.get(), ctx.namespaced_tenants.get())
+    else {
+        return false;
+    };
+    let ready = async {
+        cluster.wait_until_ready().await.is_ok() && namespaced.wait_until_ready().await.is_ok()
+    };
+    tokio::time::timeout(CACHE_WAIT, ready)
+        .await
+        .unwrap_or(false)
+}
+
+/// Whether the tenant resource of `key` is in its cache.
+fn tenant_listed(ctx: &Context, key: &TenantKey) -> bool {
+    match key {
+        TenantKey::Flags => false,
+        TenantKey::Cluster(name) => ctx
+            .cluster_tenants
+            .get()
+            .is_some_and(|s| s.get(&ObjectRef::new(name)).is_some()),
+        TenantKey::Namespaced { namespace, name } => ctx
+            .namespaced_tenants
+            .get()
+            .is_some_and(|s| s.get(&ObjectRef::new(name).within(namespace)).is_some()),
+    }
 }
 
 /// Drops a tenant from the registry once its resource is gone from the cache (tenant

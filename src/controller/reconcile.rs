@@ -210,6 +210,10 @@ pub async fn reconcile(
             ctx.book(&key, retry_after);
             return Ok(Action::requeue(retry_after));
         }
+        // Just started, the tenant not verified yet: look again shortly; nothing to report.
+        Err(SyncError::TenantStarting(_)) => {
+            return Ok(Action::requeue(std::time::Duration::from_secs(2)));
+        }
         // An API server hiccup says nothing about the resource: retry, keep its status.
         Err(err @ SyncError::Kubernetes { .. }) => {
             return Err(ControllerError::Read(err.to_string()));

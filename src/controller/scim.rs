@@ -118,6 +118,12 @@ pub(super) async fn settle_token(
             revoke_now,
             retire,
         } => {
+            // Auth0 keeps at most two active tokens per connection: a replaced token still
+            // valid for the IdP gives way early rather than block the new one.
+            for token in decide::make_room(scim) {
+                client.revoke_scim_token(connection_id, &token).await?;
+                scim.retiring_tokens.retain(|t| t.token_id != token);
+            }
             let issued = client
                 .issue_scim_token(connection_id, lifetime.as_secs())
                 .await?;

@@ -113,7 +113,10 @@ pub async fn organizations_scim_and_display_name_onboard_a_customer(
     if ours["assign_membership_on_login"] != true || ours["show_as_button"] != true {
         return Err(format!("flags: {ours}"));
     }
-    if !enabled.iter().any(|i| i["connection_id"] == google_id.as_str()) {
+    if !enabled
+        .iter()
+        .any(|i| i["connection_id"] == google_id.as_str())
+    {
         return Err(format!("acme-google was disabled: {enabled:?}"));
     }
     let managed = &ready["status"]["managedOrganizations"];
@@ -135,7 +138,9 @@ pub async fn organizations_scim_and_display_name_onboard_a_customer(
         .await
         .map_err(failed("SCIM call"))?;
     if accepted != 200 {
-        return Err(format!("the SCIM server answered {accepted} to the issued token"));
+        return Err(format!(
+            "the SCIM server answered {accepted} to the issued token"
+        ));
     }
     let config = admin
         .scim_configuration(&conn_id)
@@ -146,21 +151,22 @@ pub async fn organizations_scim_and_display_name_onboard_a_customer(
         return Err(format!("SCIM configuration: {config}"));
     }
 
-    // A restart compares everything with Auth0 and writes nothing.
+    // A restart writes nothing, neither to Auth0 nor to the status (no failure flaps while
+    // the tenant is being verified again).
     let seq = tenant.last_seq().await?;
+    let before = env.get_json("ssoconnection", ns, "acme").await?;
     operator.restart().await?;
     wait_for("the restarted operator checks acme", TIMEOUT, || async {
         let calls = tenant.calls_since(seq).await?;
-        let paths: Vec<String> = calls
+        let listed = calls
             .as_array()
             .into_iter()
             .flatten()
-            .map(|c| format!("{} {}", c["method"], c["path"]))
-            .collect();
-        if paths.iter().any(|p| p.contains("scim-configuration/tokens")) {
+            .any(|c| c["method"] == "GET" && c["path"] == "/api/v2/connections");
+        if listed {
             Ok(())
         } else {
-            Err(format!("calls so far: {paths:?}"))
+            Err(format!("calls so far: {calls}"))
         }
     })
     .await?;
@@ -168,6 +174,24 @@ pub async fn organizations_scim_and_display_name_onboard_a_customer(
     let writes = writes_since(&tenant, seq).await?;
     if !writes.is_empty() {
         return Err(format!("a restart wrote {writes:?}"));
+    }
+    let after = env.get_json("ssoconnection", ns, "acme").await?;
+    let ready = crate::env::ready_condition(&after)
+        .cloned()
+        .unwrap_or_default();
+    if ready["status"] != "True"
+        || ready["lastTransitionTime"]
+            != crate::env::ready_condition(&before)
+                .cloned()
+                .unwrap_or_default()["lastTransitionTime"]
+    {
+        return Err(format!("Ready flipped during the restart: {ready}"));
+    }
+    let events = env
+        .kubectl_ok(&["get", "events", "-n", ns, "-o", "json"])
+        .await?;
+    if events.contains("TenantNotFound") || events.contains("TenantNotReady") {
+        return Err(format!("the restart reported the tenant missing: {events}"));
     }
 
     // Rotation on request: a watcher checks all along that the Secret's token is accepted.
@@ -188,8 +212,7 @@ pub async fn organizations_scim_and_display_name_onboard_a_customer(
             let rotated = wait_for("the SCIM token is rotated", TIMEOUT, || async {
                 let obj = env.get_json("ssoconnection", ns, "acme").await?;
                 let s = &obj["status"]["scim"];
-                if s["lastRotationRequest"] == "first-rotation" && s["tokenId"] != old_id.as_str()
-                {
+                if s["lastRotationRequest"] == "first-rotation" && s["tokenId"] != old_id.as_str() {
                     Ok(obj)
                 } else {
                     Err(format!("status.scim: {s}"))
@@ -238,7 +261,8 @@ pub async fn organizations_scim_and_display_name_onboard_a_customer(
 
     // An organization the namespace was not granted: refused, nothing sent.
     let seq = tenant.last_seq().await?;
-    let with_globex = json!([{"name": "acme", "assignMembershipOnLogin": true}, {"name": "globex"}]);
+    let with_globex =
+        json!([{"name": "acme", "assignMembershipOnLogin": true}, {"name": "globex"}]);
     env.apply_yaml(
         ns,
         &connection("acme", &t, &azure, spec(with_globex, scim_on.clone())),
@@ -263,7 +287,8 @@ pub async fn organizations_scim_and_display_name_onboard_a_customer(
 
     // Granted but missing in Auth0: OrganizationNotFound, nothing written.
     let seq = tenant.last_seq().await?;
-    let with_missing = json!([{"name": "acme", "assignMembershipOnLogin": true}, {"name": "missing-org"}]);
+    let with_missing =
+        json!([{"name": "acme", "assignMembershipOnLogin": true}, {"name": "missing-org"}]);
     env.apply_yaml(
         ns,
         &connection("acme", &t, &azure, spec(with_missing, scim_on.clone())),
@@ -282,7 +307,12 @@ pub async fn organizations_scim_and_display_name_onboard_a_customer(
     // configuration and revokes the token.
     env.apply_yaml(
         ns,
-        &connection("acme", &t, &azure, spec(json!([]), json!({"enabled": false}))),
+        &connection(
+            "acme",
+            &t,
+            &azure,
+            spec(json!([]), json!({"enabled": false})),
+        ),
     )
     .await?;
     wait_for("acme disabled on acme, SCIM off", TIMEOUT, || async {
@@ -325,7 +355,9 @@ pub async fn organizations_scim_and_display_name_onboard_a_customer(
 
     // No token in status, Events, the operator's log or its metrics.
     let status = env.get_json("ssoconnection", ns, "acme").await?["status"].to_string();
-    let events = env.kubectl_ok(&["get", "events", "-n", ns, "-o", "json"]).await?;
+    let events = env
+        .kubectl_ok(&["get", "events", "-n", ns, "-o", "json"])
+        .await?;
     if !events.contains("ScimTokenIssued") {
         return Err("no ScimTokenIssued Event".into());
     }
@@ -343,7 +375,11 @@ pub async fn organizations_scim_and_display_name_onboard_a_customer(
             }
         }
     }
-    env.scan_for_secrets(&[("status", &status), ("events", &events), ("operator log", &log)])
+    env.scan_for_secrets(&[
+        ("status", &status),
+        ("events", &events),
+        ("operator log", &log),
+    ])
 }
 
 /// The Secret `acme-scim`: (endpoint, token).
@@ -366,7 +402,9 @@ async fn writes_since(emulator: &Emulator, seq: u64) -> Result<Vec<String>, Stri
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|c| c["method"] != "GET" && c["path"].as_str().is_some_and(|p| p.starts_with("/api/v2")))
+        .filter(|c| {
+            c["method"] != "GET" && c["path"].as_str().is_some_and(|p| p.starts_with("/api/v2"))
+        })
         .map(|c| format!("{} {}", c["method"], c["path"]))
         .collect())
 }

@@ -96,7 +96,12 @@ async fn namespace(
 
 /// Waits until `Ready` of `ns/name` has `reason` (True only for `Synced`) for the current
 /// generation; returns the object.
-pub(super) async fn wait_reason(env: &Env, ns: &str, name: &str, reason: &str) -> Result<Value, String> {
+pub(super) async fn wait_reason(
+    env: &Env,
+    ns: &str,
+    name: &str,
+    reason: &str,
+) -> Result<Value, String> {
     let status = if reason == "Synced" { "True" } else { "False" };
     super::controller::wait_ready(env, ns, name, status, reason).await
 }
