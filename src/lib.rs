@@ -21,6 +21,8 @@
 //!   (pure).
 //! - [`b2b`]: Organizations the connection is enabled on, and its SCIM provisioning.
 //! - [`drift`]: drift detection in bulk: the tenant-wide listing a resync compares with.
+//! - [`saml_app`]: `SamlApplication`, Auth0 as the SAML identity provider (addon settings
+//!   merged over the application).
 //! - [`reconcile`]: the reconcile core shared by controller and offline commands.
 //! - [`controller`]: kube-runtime wiring, Secret/status/events, finalizer, requeue.
 //! - [`offline`]: `plan`/`apply` from manifest files.
@@ -55,6 +57,7 @@ pub mod plan;
 pub mod policy;
 pub mod reconcile;
 pub mod rollover;
+pub mod saml_app;
 pub mod secret;
 pub mod server;
 pub mod sp_metadata;

@@ -1,5 +1,6 @@
 //! Auth0 Management API client: token cache, shared request budget, retries, typed calls.
 
+pub mod applications;
 pub mod budget;
 pub mod client;
 pub mod error;

@@ -325,7 +325,7 @@ async fn drift_listing(
 }
 
 /// The SCIM token after a successful sync: issued, kept or rotated while SCIM is on; the
-/// Secret removed once it is off. Returns when to look at the token again.
+/// Secret emptied once it is off. Returns when to look at the token again.
 async fn settle_scim(
     obj: &SsoConnection,
     ctx: &Context,
@@ -340,7 +340,7 @@ async fn settle_scim(
         }
         _ => {
             if obj.status.as_ref().is_some_and(|s| s.scim.is_some()) {
-                scim::remove_secret(obj, ctx).await?;
+                scim::empty_secret(obj, ctx).await?;
             }
             Ok(None)
         }

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 
@@ -197,8 +197,9 @@ pub(super) async fn settle_token(
     Ok(decide::next_check(scim, lifetime))
 }
 
-/// Removes the Secret when SCIM is off (only the operator's own).
-pub(super) async fn remove_secret(obj: &SsoConnection, ctx: &Context) -> Result<(), SyncError> {
+/// Empties the Secret when SCIM is off (only the operator's own): its keys are dropped, and
+/// the Secret itself goes with the SsoConnection (the operator may not delete Secrets).
+pub(super) async fn empty_secret(obj: &SsoConnection, ctx: &Context) -> Result<(), SyncError> {
     let ns = obj.namespace().unwrap_or_default();
     let name = obj.scim_secret_name();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
@@ -206,10 +207,24 @@ pub(super) async fn remove_secret(obj: &SsoConnection, ctx: &Context) -> Result<
         what: format!("Secret {ns}/{name}"),
         message: e.to_string(),
     };
-    match secrets.get_metadata_opt(&name).await.map_err(failed)? {
-        Some(existing) if is_ours(&existing.metadata, obj) => {
+    match secrets.get_opt(&name).await.map_err(failed)? {
+        Some(existing)
+            if is_ours(&existing.metadata, obj)
+                && existing.data.as_ref().is_some_and(|d| !d.is_empty()) =>
+        {
+            let patch = serde_json::json!({
+                "metadata": {"annotations": {ANN_TOKEN_ID: null}},
+                "data": {ENDPOINT_KEY: null, TOKEN_KEY: null},
+            });
             secrets
-                .delete(&name, &DeleteParams::default())
+                .patch(
+                    &name,
+                    &PatchParams {
+                        field_manager: Some(FIELD_MANAGER.to_string()),
+                        ..Default::default()
+                    },
+                    &Patch::Merge(&patch),
+                )
                 .await
                 .map_err(failed)?;
             Ok(())

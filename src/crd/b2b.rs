@@ -44,7 +44,7 @@ impl OrganizationRef {
 #[serde(rename_all = "camelCase")]
 pub struct ScimSpec {
     /// Provision users through SCIM. `false` (or removing `scim`): the SCIM configuration the
-    /// operator created is deleted, its tokens revoked and the Secret removed.
+    /// operator created is deleted, its tokens revoked and the Secret emptied.
     pub enabled: bool,
     /// The SCIM attribute that becomes the Auth0 user id (Auth0 `user_id_attribute`). Unset:
     /// left as it is (Auth0's default is `externalId`).

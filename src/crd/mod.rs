@@ -1,6 +1,7 @@
 //! The custom resources: the public contract users write and read.
 //!
 //! - this file: `SsoConnection` (Auth0 as the SAML service provider);
+//! - [`saml_app`]: `SamlApplication` (Auth0 as the SAML identity provider);
 //! - [`b2b`]: the Organizations a connection is enabled on, and SCIM provisioning;
 //! - [`tenant`]: `ClusterAuth0Tenant` and `Auth0Tenant`, the Auth0 tenants connections use, and
 //!   the cluster tenants' policy.
@@ -8,9 +9,11 @@
 //! Doc comments on these types are the `kubectl explain` text; write them for users.
 
 mod b2b;
+mod saml_app;
 mod tenant;
 
 pub use b2b::*;
+pub use saml_app::*;
 pub use tenant::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -21,6 +24,7 @@ use kube::CustomResourceExt;
 pub fn all_crds() -> Vec<CustomResourceDefinition> {
     vec![
         SsoConnection::crd(),
+        SamlApplication::crd(),
         ClusterAuth0Tenant::crd(),
         Auth0Tenant::crd(),
     ]

@@ -303,7 +303,7 @@ pub async fn organizations_scim_and_display_name_onboard_a_customer(
         return Err(format!("OrganizationNotFound wrote {writes:?}"));
     }
 
-    // Dropping the organization disables only ours; SCIM off removes the Secret and the
+    // Dropping the organization disables only ours; SCIM off empties the Secret, deletes the
     // configuration and revokes the token.
     env.apply_yaml(
         ns,
@@ -326,13 +326,15 @@ pub async fn organizations_scim_and_display_name_onboard_a_customer(
             .filter_map(|i| i["connection_id"].as_str())
             .collect();
         let secret = env.get_json_opt("secret", ns, "acme-scim").await?;
-        if ids == [google_id.as_str()] && obj["status"]["scim"].is_null() && secret.is_none() {
+        let emptied = secret
+            .as_ref()
+            .is_none_or(|s| s["data"].as_object().is_none_or(|d| d.is_empty()));
+        if ids == [google_id.as_str()] && obj["status"]["scim"].is_null() && emptied {
             Ok(())
         } else {
             Err(format!(
-                "enabled on acme: {ids:?}; status.scim {}; Secret present: {}",
+                "enabled on acme: {ids:?}; status.scim {}; Secret emptied: {emptied}",
                 obj["status"]["scim"],
-                secret.is_some()
             ))
         }
     })
