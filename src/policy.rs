@@ -211,6 +211,17 @@ pub fn check(
     spec: &SsoConnectionSpec,
     connection_name: &str,
 ) -> Result<(), Violation> {
+    check_namespace(policy, tenant, namespace)?;
+    check_claims(policy, namespace, spec)?;
+    check_name(policy, namespace, connection_name)
+}
+
+/// Whether the tenant admits the namespace at all (`namespaceSelector`).
+pub fn check_namespace(
+    policy: &TenantPolicy,
+    tenant: &str,
+    namespace: &NamespaceFacts,
+) -> Result<(), Violation> {
     if let Some(selector) = &policy.namespace_selector {
         let selector =
             Selector::try_from(selector.clone()).map_err(|e| Violation::InvalidSelector {
@@ -223,6 +234,15 @@ pub fn check(
             });
         }
     }
+    Ok(())
+}
+
+/// Domains, organizations, applications and the metadata host an SsoConnection names.
+fn check_claims(
+    policy: &TenantPolicy,
+    namespace: &NamespaceFacts,
+    spec: &SsoConnectionSpec,
+) -> Result<(), Violation> {
     if policy.domains == DomainPolicy::NamespaceAnnotation {
         let granted = granted_domains(&namespace.annotations);
         if let Some(domain) = spec
@@ -265,6 +285,16 @@ pub fn check(
             });
         }
     }
+    Ok(())
+}
+
+/// The Auth0 name (of a connection or an application) must start with
+/// `connectionNamePrefix`.
+pub fn check_name(
+    policy: &TenantPolicy,
+    namespace: &NamespaceFacts,
+    connection_name: &str,
+) -> Result<(), Violation> {
     if let Some(prefix) = &policy.connection_name_prefix {
         let prefix = prefix.replace("{namespace}", &namespace.name);
         if !connection_name.starts_with(&prefix) {

@@ -18,6 +18,10 @@ const OP_CREATE: &str = "POST /clients";
 const OP_UPDATE: &str = "PATCH /clients/{id}";
 const OP_DELETE: &str = "DELETE /clients/{id}";
 const OP_SIGNING_KEYS: &str = "GET /keys/signing";
+/// The IdP metadata of an application, public (Authentication API, no token).
+const OP_IDP_METADATA: &str = "GET /samlp/metadata/{client_id}";
+/// Largest IdP metadata document read.
+const MAX_METADATA_BYTES: usize = 1024 * 1024;
 
 /// The fields read of an application: never `client_secret`.
 const FIELDS: &str = "client_id,name,callbacks,addons,client_metadata,app_type";
@@ -219,6 +223,20 @@ impl Auth0Client {
             s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
             _ => Err(rejected(OP_DELETE, &reply)),
         }
+    }
+
+    /// The SAML IdP metadata Auth0 publishes for application `id`
+    /// (`https://{domain}/samlp/metadata/{id}`, public).
+    pub async fn idp_metadata(&self, id: &str) -> Result<String, Auth0Error> {
+        let mut url = self.config().base_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| Auth0Error::Config {
+                message: "the Auth0 base URL cannot have a path".into(),
+            })?
+            .pop_if_empty()
+            .extend(["samlp", "metadata", id]);
+        self.public_text(OP_IDP_METADATA, url, MAX_METADATA_BYTES)
+            .await
     }
 
     /// The tenant's signing keys (public certificates).

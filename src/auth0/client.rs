@@ -709,7 +709,24 @@ impl Auth0Client {
     /// One `GET /pem?cert=connection`: the body (at most [`MAX_PEM_BYTES`]) must be one PEM
     /// certificate.
     async fn fetch_tenant_certificate(&self) -> Result<Certificate, Auth0Error> {
-        let operation = OP_TENANT_CERTIFICATE;
+        let url = self.inner.tenant_certificate_url.clone();
+        let text = self
+            .public_text(OP_TENANT_CERTIFICATE, url, MAX_PEM_BYTES)
+            .await?;
+        Certificate::from_pem(text.trim()).map_err(|e| Auth0Error::Protocol {
+            operation: OP_TENANT_CERTIFICATE,
+            message: format!("the body is not one PEM certificate: {e}"),
+        })
+    }
+
+    /// A public document of the tenant (no token, not counted against the Management API's
+    /// budget): its text, at most `max_bytes`.
+    pub(super) async fn public_text(
+        &self,
+        operation: &'static str,
+        url: Url,
+        max_bytes: usize,
+    ) -> Result<String, Auth0Error> {
         let unavailable = |status: Option<u16>, message: String| Auth0Error::Unavailable {
             operation,
             status,
@@ -719,7 +736,7 @@ impl Auth0Client {
         let request = self
             .inner
             .http
-            .get(self.inner.tenant_certificate_url.clone())
+            .get(url)
             .timeout(self.inner.config.request_timeout);
         let mut response = match request.send().await {
             Ok(r) => r,
@@ -744,10 +761,10 @@ impl Auth0Client {
                 message: reason_phrase(status),
             });
         }
-        let too_large = || protocol(format!("the body is larger than {MAX_PEM_BYTES} bytes"));
+        let too_large = || protocol(format!("the body is larger than {max_bytes} bytes"));
         if response
             .content_length()
-            .is_some_and(|n| n > MAX_PEM_BYTES as u64)
+            .is_some_and(|n| n > max_bytes as u64)
         {
             return Err(too_large());
         }
@@ -755,7 +772,7 @@ impl Auth0Client {
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_PEM_BYTES {
+                    if body.len() + chunk.len() > max_bytes {
                         return Err(too_large());
                     }
                     body.extend_from_slice(&chunk);
@@ -764,11 +781,8 @@ impl Auth0Client {
                 Err(e) => return Err(unavailable(None, describe_transport_error(&e))),
             }
         }
-        // The body is public, but only what went wrong is reported, never the text.
-        let text =
-            String::from_utf8(body).map_err(|_| protocol("the body is not UTF-8 text".into()))?;
-        Certificate::from_pem(text.trim())
-            .map_err(|e| protocol(format!("the body is not one PEM certificate: {e}")))
+        // Only what went wrong is reported, never the text.
+        String::from_utf8(body).map_err(|_| protocol("the body is not UTF-8 text".into()))
     }
 
     /// A snapshot of the request counters.

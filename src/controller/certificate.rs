@@ -41,7 +41,7 @@ pub(super) enum Encrypted {
 /// operator writes for `obj`: our label and a controller reference to this very resource
 /// (UID). Anything else belongs to someone else and is neither overwritten nor given an owner
 /// (which would garbage-collect it with the resource).
-pub(super) fn is_ours(meta: &ObjectMeta, obj: &SsoConnection) -> bool {
+pub(super) fn is_ours<K: Resource>(meta: &ObjectMeta, obj: &K) -> bool {
     let labelled = meta
         .labels
         .as_ref()
@@ -51,7 +51,7 @@ pub(super) fn is_ours(meta: &ObjectMeta, obj: &SsoConnection) -> bool {
         .owner_references
         .iter()
         .flatten()
-        .any(|o| o.controller == Some(true) && Some(&o.uid) == obj.metadata.uid.as_ref());
+        .any(|o| o.controller == Some(true) && Some(&o.uid) == obj.meta().uid.as_ref());
     labelled && owned
 }
 

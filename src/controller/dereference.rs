@@ -22,20 +22,20 @@ pub(super) struct Admitted {
     pub claimant: Claimant,
 }
 
-/// Resolves the tenant of `obj` and checks the policy and the domain claims.
-pub(super) async fn admit(obj: &SsoConnection, ctx: &Context) -> Result<Admitted, SyncError> {
-    let ns = obj.namespace().unwrap_or_default();
-    let key = TenantKey::of_resource(obj);
+/// The tenant `key`, Ready. Just after a start, a tenant that exists but has not been verified
+/// yet is [`SyncError::TenantStarting`] (look again shortly, report nothing), not a failure.
+pub(super) async fn tenant_for(
+    ctx: &Context,
+    key: &TenantKey,
+) -> Result<Arc<TenantHandle>, SyncError> {
     // Until the tenant caches hold their first list, "not in the cache" means nothing.
     let listed = tenant_caches_listed(ctx).await;
     if listed {
-        forget_if_deleted(ctx, &key);
+        forget_if_deleted(ctx, key);
     }
-    let tenant = ctx.tenants.resolve(&key).map_err(|u| {
-        // Just started: the tenant exists but its controller has not verified it yet. Wait a
-        // moment instead of reporting a failure that is none.
-        let starting = !listed || (tenant_listed(ctx, &key) && !ctx.tenants.verified(&key));
-        if key != TenantKey::Flags && starting {
+    ctx.tenants.resolve(key).map_err(|u| {
+        let starting = !listed || (tenant_listed(ctx, key) && !ctx.tenants.verified(key));
+        if *key != TenantKey::Flags && starting {
             SyncError::TenantStarting(u.message)
         } else {
             SyncError::Denied {
@@ -43,7 +43,14 @@ pub(super) async fn admit(obj: &SsoConnection, ctx: &Context) -> Result<Admitted
                 message: u.message,
             }
         }
-    })?;
+    })
+}
+
+/// Resolves the tenant of `obj` and checks the policy and the domain claims.
+pub(super) async fn admit(obj: &SsoConnection, ctx: &Context) -> Result<Admitted, SyncError> {
+    let ns = obj.namespace().unwrap_or_default();
+    let key = TenantKey::of_resource(obj);
+    let tenant = tenant_for(ctx, &key).await?;
     if let Some(policy) = &tenant.policy {
         let facts = namespace_facts(ctx, &ns).await?;
         let name = key.status_name().unwrap_or_else(|| key.describe());
@@ -169,7 +176,7 @@ fn claim_of(obj: &SsoConnection) -> DomainClaim {
     }
 }
 
-async fn namespace_facts(ctx: &Context, ns: &str) -> Result<NamespaceFacts, SyncError> {
+pub(super) async fn namespace_facts(ctx: &Context, ns: &str) -> Result<NamespaceFacts, SyncError> {
     let api: Api<Namespace> = Api::all(ctx.client.clone());
     let namespace = api.get(ns).await.map_err(|e| SyncError::Kubernetes {
         what: format!("Namespace {ns}"),

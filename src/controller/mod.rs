@@ -8,6 +8,8 @@
 //! - [`lane`]: which lane of the request budget a reconcile takes (a person's work first);
 //! - [`finalizer`]: the finalizer and deletion in Auth0;
 //! - [`certificate`]: the encrypted certificate Secret;
+//! - [`saml_app`]: `SamlApplication` reconciles (Auth0 as the SAML IdP) and its IdP metadata
+//!   ConfigMap;
 //! - [`scim`]: the SCIM token Secret (issue, rotate, revoke);
 //! - [`sp_metadata`]: the SP metadata ConfigMap for the customer's IdP administrator;
 //! - [`report`]: status writes and Events;
@@ -22,6 +24,7 @@ mod metadata_source;
 mod outcome;
 mod reconcile;
 mod report;
+mod saml_app;
 mod scim;
 mod sources;
 mod sp_metadata;
@@ -365,6 +368,11 @@ pub async fn run_controller(
         namespace.clone(),
         shutdown.clone(),
     ));
+    let apps = tokio::spawn(saml_app::run_saml_application_controller(
+        ctx.clone(),
+        namespace.clone(),
+        shutdown.clone(),
+    ));
     let metrics = ctx.metrics.clone();
     let ready_store = store.clone();
     tokio::spawn(async move {
@@ -436,6 +444,7 @@ pub async fn run_controller(
         })
         .await;
     let _ = tenants.await;
+    let _ = apps.await;
 }
 
 /// The `sso_operator_certificate_expiration_timestamp_seconds` series of the resources in the

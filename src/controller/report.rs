@@ -6,7 +6,6 @@ use kube::{Api, Resource};
 use serde_json::json;
 
 use super::{Context, FIELD_MANAGER};
-use crate::crd::SsoConnection;
 use crate::status;
 
 /// Server-side applies `status` to the status subresource of `name`, as the operator's field
@@ -34,9 +33,9 @@ where
     Ok(())
 }
 
-pub(super) async fn publish(
+pub(super) async fn publish<K: Resource<DynamicType = ()>>(
     ctx: &Context,
-    obj: &SsoConnection,
+    obj: &K,
     type_: EventType,
     reason: &str,
     action: &str,
