@@ -6,6 +6,7 @@ use kube::{Api, Resource};
 use serde_json::json;
 
 use super::{Context, FIELD_MANAGER};
+use crate::crd::SsoConnection;
 use crate::status;
 
 /// Server-side applies `status` to the status subresource of `name`, as the operator's field
@@ -33,7 +34,19 @@ where
     Ok(())
 }
 
-pub(super) async fn publish<K: Resource<DynamicType = ()>>(
+pub(super) async fn publish(
+    ctx: &Context,
+    obj: &SsoConnection,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
+    publish_event(ctx, obj, type_, reason, action, note).await;
+}
+
+/// An Event on any of the operator's resources.
+pub(super) async fn publish_event<K: Resource<DynamicType = ()>>(
     ctx: &Context,
     obj: &K,
     type_: EventType,

@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::certificate::is_ours;
 use super::dereference::{namespace_facts, tenant_for};
-use super::report::{publish, write_status};
+use super::report::{publish_event as publish, write_status};
 use super::watches::NoSharedPause;
 use super::{Context, ControllerError, FIELD_MANAGER, MANAGED_LABEL, backoff, jittered};
 use crate::auth0::applications::ApplicationUpdate;
@@ -125,7 +125,7 @@ pub(super) async fn reconcile_application(
                 let note = status::find_condition(&st.conditions, READY)
                     .map(|c| c.message.clone())
                     .unwrap_or_default();
-                publish(&ctx, &obj, EventType::Normal, "Synced", "Sync", &note).await;
+                publish(&ctx, &*obj, EventType::Normal, "Synced", "Sync", &note).await;
             }
             (st, jittered(ctx.resync))
         }
@@ -141,7 +141,7 @@ pub(super) async fn reconcile_application(
             {
                 publish(
                     &ctx,
-                    &obj,
+                    &*obj,
                     EventType::Warning,
                     err.reason().as_str(),
                     "Reconcile",
