@@ -321,7 +321,8 @@ fn check_property(key: &str, kind: Kind, value: &Value, w: ClientWrite) -> Resul
         }
         Kind::HttpsUriOrEmpty => {
             let s = string(value, key, key, w)?;
-            if !s.is_empty() && !(s.starts_with("https://") && is_url(s)) {
+            let https = s.starts_with("https://") && is_url(s);
+            if !(s.is_empty() || https) {
                 return Err(error_on(
                     &format!(
                         "Object didn't pass validation for format absolute-https-uri-with-placeholders-or-empty: {s}"
