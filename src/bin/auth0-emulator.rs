@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use sso_operator::emulator::{self, EmulatorArgs};
 
-/// A local Auth0 Management API emulator (connections, organizations, SCIM) for tests, demos
-/// and benchmarks.
+/// A local Auth0 Management API emulator (connections, organizations, SCIM, applications with
+/// the SAML2 Web App addon, signing keys and their SAML IdP metadata) for tests, demos and
+/// benchmarks.
 #[derive(Parser, Debug)]
 #[command(name = "auth0-emulator", version, about)]
 struct Cli {

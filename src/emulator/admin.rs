@@ -237,6 +237,68 @@ impl AdminClient {
         .await
     }
 
+    /// `GET /__emulator/applications`: every application (client) of `/api/v2/clients`, with
+    /// every field but `client_secret`, the global client and the machine-to-machine ones
+    /// included.
+    pub async fn clients(&self) -> Result<Vec<Value>, AdminError> {
+        self.call(Method::GET, "applications", None).await
+    }
+
+    /// `GET /__emulator/applications/{id}`: one application as [`AdminClient::clients`] shows
+    /// it, `None` when there is none.
+    pub async fn client(&self, client_id: &str) -> Result<Option<Value>, AdminError> {
+        let path = format!("applications/{client_id}");
+        match self.call(Method::GET, &path, None).await {
+            Ok(client) => Ok(Some(client)),
+            Err(AdminError::Status { status, .. }) if status == reqwest::StatusCode::NOT_FOUND => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /__emulator/applications`: inserts an application verbatim (like
+    /// [`AdminClient::seed_connection`]); returns what was stored, with the `client_id`
+    /// generated when the value has none.
+    pub async fn seed_client(&self, client: Value) -> Result<Value, AdminError> {
+        self.call(Method::POST, "applications", Some(client)).await
+    }
+
+    /// `PATCH /__emulator/applications/{id}`: changes an application as a Dashboard edit would,
+    /// with the checks and merge rules of `PATCH /api/v2/clients/{id}` (docs/AUTH0_API.md §16),
+    /// without a call-log entry; returns the application.
+    pub async fn patch_client(&self, client_id: &str, patch: Value) -> Result<Value, AdminError> {
+        self.call(
+            Method::PATCH,
+            &format!("applications/{client_id}"),
+            Some(patch),
+        )
+        .await
+    }
+
+    /// `GET /__emulator/samlp/metadata/{client_id}`: the IdP metadata document that
+    /// `GET /samlp/metadata/{client_id}` serves, `None` for an unknown client; not logged.
+    pub async fn idp_metadata(&self, client_id: &str) -> Result<Option<String>, AdminError> {
+        let url = format!("{}/__emulator/samlp/metadata/{client_id}", self.base_url);
+        let call = format!("GET {url}");
+        let http = |source| AdminError::Http {
+            call: call.clone(),
+            source,
+        };
+        let resp = self.http.get(&url).send().await.map_err(http)?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(http)?;
+        match status {
+            s if s.is_success() => Ok(Some(text)),
+            reqwest::StatusCode::NOT_FOUND => Ok(None),
+            status => Err(AdminError::Status {
+                call,
+                status,
+                body: text,
+            }),
+        }
+    }
+
     /// The status of `GET {scim_endpoint}/Users` with `token` as bearer: 200 for a working
     /// token with `get:users`, 401 or 403 otherwise.
     pub async fn scim_users_status(

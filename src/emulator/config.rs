@@ -47,15 +47,27 @@ pub const SCIM_SCOPES: [&str; 7] = [
     "delete:scim_token",
 ];
 
-/// Everything the default client is granted: the operator's scopes, the organization and
-/// SCIM ones, and creating and deleting organizations so that tests can set them up through
-/// the Management API.
+/// The scopes of applications with the SAML2 Web App addon and the tenant's signing keys
+/// (docs/AUTH0_API.md §16). `read:client_keys` is deliberately not among them: the default
+/// client never sees a client secret.
+pub const APPLICATION_SCOPES: [&str; 5] = [
+    "read:clients",
+    "create:clients",
+    "update:clients",
+    "delete:clients",
+    "read:signing_keys",
+];
+
+/// Everything the default client is granted: the operator's scopes, the organization, SCIM
+/// and application ones, and creating and deleting organizations so that tests can set them
+/// up through the Management API.
 pub fn default_client_scopes() -> Vec<String> {
     ALL_SCOPES
         .iter()
         .chain(ORGANIZATION_SCOPES.iter())
         .chain(SCIM_SCOPES.iter())
         .chain(["create:organizations", "delete:organizations"].iter())
+        .chain(APPLICATION_SCOPES.iter())
         .map(|s| s.to_string())
         .collect()
 }
@@ -470,7 +482,8 @@ pub struct EmulatorArgs {
     /// Tenant domain for `iss`, ticket URLs and the extra accepted audience.
     #[arg(long, env = "AUTH0_EMULATOR_DOMAIN", default_value = "emulator.local")]
     pub domain: String,
-    /// Client id of the default client (granted the operator's, organization and SCIM scopes).
+    /// Client id of the default client (granted the operator's, organization, SCIM and
+    /// application scopes).
     #[arg(long, env = "AUTH0_EMULATOR_CLIENT_ID", default_value = DEFAULT_CLIENT_ID)]
     pub client_id: String,
     /// Secret of the default client.
@@ -628,15 +641,17 @@ mod tests {
     }
 
     #[test]
-    fn the_default_client_gets_the_operator_organization_and_scim_scopes() {
+    fn the_default_client_gets_the_operator_organization_scim_and_application_scopes() {
         let clients = EmulatorConfig::default().clients();
         let scopes = &clients[0].scopes;
-        assert_eq!(scopes.len(), 6 + 5 + 7 + 2);
+        assert_eq!(scopes.len(), 6 + 5 + 7 + 2 + 5);
+        assert!(!scopes.iter().any(|s| s == "read:client_keys"));
         for scope in ALL_SCOPES
             .iter()
             .chain(ORGANIZATION_SCOPES.iter())
             .chain(SCIM_SCOPES.iter())
             .chain(["create:organizations", "delete:organizations"].iter())
+            .chain(APPLICATION_SCOPES.iter())
         {
             assert!(scopes.iter().any(|s| s == scope), "{scope}");
         }

@@ -10,8 +10,11 @@
 //! the client sees a reset instead of a response.
 
 pub mod admin;
+mod apps;
+mod apps_schema;
 mod config;
 mod faults;
+mod idp_metadata;
 mod layers;
 mod orgs;
 mod pem;
@@ -20,6 +23,7 @@ mod reply;
 mod router;
 mod routes;
 mod scim_store;
+mod signing_keys;
 mod state;
 mod store;
 mod token;
@@ -40,9 +44,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::{
-    ALL_SCOPES, ClientSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorArgs, EmulatorConfig,
-    ORGANIZATION_SCOPES, RateLimit, RuntimeKnobs, SCIM_SCOPES, TenantProfile,
-    default_client_scopes,
+    ALL_SCOPES, APPLICATION_SCOPES, ClientSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+    EmulatorArgs, EmulatorConfig, ORGANIZATION_SCOPES, RateLimit, RuntimeKnobs, SCIM_SCOPES,
+    TenantProfile, default_client_scopes,
 };
 pub use faults::{FaultKind, FaultRule, FaultRuleSpec, Phase, Trigger};
 pub use layers::call_log::CallRecord;

@@ -1,23 +1,31 @@
 //! The tenant's public certificates at `GET /pem` (docs/AUTH0_API.md §13): with
 //! `?cert=connection` the one of SAML and WS-Fed connections (what a connection's SP metadata
 //! carries unless it has its own key pairs), without it the one the tenant signs tokens with
-//! as an IdP. Both are self-signed, made at start; only their public halves are kept.
+//! as an IdP. Both are self-signed, made at start; only their public halves are kept. A third
+//! one is the application signing key "next in queue" that `GET /api/v2/keys/signing` lists
+//! beside the current one (docs/AUTH0_API.md §16).
 
 /// The PEM texts `/pem` serves.
 pub(crate) struct TenantCertificates {
     /// `/pem?cert=connection`.
     pub(crate) connection: String,
-    /// `/pem`.
+    /// `/pem`: the current application signing key's certificate.
     pub(crate) tenant: String,
+    /// The application signing key next in queue (never served at `/pem`).
+    pub(crate) next: String,
+    /// When they were made: `current_since` of the current signing key.
+    pub(crate) created: jiff::Timestamp,
 }
 
 impl TenantCertificates {
-    /// Two fresh self-signed certificates for `domain` (CN = the domain, as Auth0 names its
+    /// Three fresh self-signed certificates for `domain` (CN = the domain, as Auth0 names its
     /// tenant certificates).
     pub(crate) fn generate(domain: &str) -> Result<Self, String> {
         Ok(TenantCertificates {
             connection: self_signed(domain)?,
             tenant: self_signed(domain)?,
+            next: self_signed(domain)?,
+            created: jiff::Timestamp::now(),
         })
     }
 

@@ -5,7 +5,8 @@
 //! logged (except `/__emulator/` calls), trailing slashes of `/api/v2` and `/__emulator` paths
 //! are dropped. Then the routes; `/api/v2` ones pass the latency knob, the rate limit and fault
 //! injection in that order (the edge answers 429 before anything else), `POST /oauth/token`
-//! only fault injection, `/pem`, the SCIM server (`/scim/v2`) and the admin API nothing. An
+//! only fault injection, `/pem`, the IdP metadata (`/samlp/metadata/{client_id}`), the SCIM
+//! server (`/scim/v2`) and the admin API nothing. An
 //! unknown `/api/v2` path or method is authenticated, then answered 404 like Auth0. Every
 //! route starts from `any(fallback)`: a wrong method gets the emulator's own 404 (or 405)
 //! without axum's `Allow` header, and HEAD is routed to the fallback because axum would
@@ -24,8 +25,8 @@ use super::layers::fault_injection::{delay_api_calls, inject_api_faults, inject_
 use super::layers::rate_limit::limit_rate;
 use super::layers::trailing_slash::trim_trailing_slashes;
 use super::routes::{
-    admin, api_not_found, clients, connections, not_found, oauth, organizations, pem, scim,
-    scim_server,
+    admin, api_not_found, clients, clients_api, connections, keys, not_found, oauth, organizations,
+    pem, samlp, scim, scim_server,
 };
 use super::state::Shared;
 
@@ -40,6 +41,10 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
                 .route_layer(from_fn_with_state(shared.clone(), inject_token_faults)),
         )
         .route("/pem", any(not_found).get(pem::certificate).head(not_found))
+        .route(
+            "/samlp/metadata/{client_id}",
+            any(not_found).get(samlp::metadata).head(not_found),
+        )
         .merge(scim_api())
         .merge(admin_api())
         .fallback(not_found)
@@ -55,7 +60,8 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
 }
 
 /// `/api/v2`: connections and their enabled clients (docs/AUTH0_API.md §3), organizations
-/// and their enabled connections (§14), SCIM configuration and tokens (§15).
+/// and their enabled connections (§14), SCIM configuration and tokens (§15), applications and
+/// the tenant's signing keys (§16).
 fn management_api(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
         .route(
@@ -140,6 +146,29 @@ fn management_api(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
                 .patch(organizations::update_connection)
                 .delete(organizations::remove_connection)
                 .head(api_not_found),
+        )
+        .route(
+            "/api/v2/clients",
+            any(api_not_found)
+                .get(clients_api::list)
+                .post(clients_api::create)
+                .head(api_not_found),
+        )
+        .route(
+            "/api/v2/clients/{id}",
+            any(api_not_found)
+                .get(clients_api::read)
+                .patch(clients_api::update)
+                .delete(clients_api::delete)
+                .head(api_not_found),
+        )
+        .route(
+            "/api/v2/keys/signing",
+            any(api_not_found).get(keys::list).head(api_not_found),
+        )
+        .route(
+            "/api/v2/keys/signing/{kid}",
+            any(api_not_found).get(keys::read).head(api_not_found),
         )
         .route("/api/v2", any(api_not_found))
         .route("/api/v2/{*rest}", any(api_not_found))
@@ -239,6 +268,26 @@ fn admin_api() -> Router<Arc<Shared>> {
             "/__emulator/connections/{id}/scim-configuration/tokens",
             any(admin::not_found)
                 .get(admin::scim_tokens)
+                .head(admin::not_found),
+        )
+        .route(
+            "/__emulator/applications",
+            any(admin::not_found)
+                .get(admin::applications)
+                .post(admin::seed_application)
+                .head(admin::not_found),
+        )
+        .route(
+            "/__emulator/applications/{id}",
+            any(admin::not_found)
+                .get(admin::application)
+                .patch(admin::patch_application)
+                .head(admin::not_found),
+        )
+        .route(
+            "/__emulator/samlp/metadata/{client_id}",
+            any(admin::not_found)
+                .get(admin::idp_metadata)
                 .head(admin::not_found),
         )
         .route("/__emulator", any(admin::not_found))

@@ -7,13 +7,17 @@ use std::sync::{Mutex, MutexGuard};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use serde_json::Value;
+
 use super::CallRecord;
+use super::apps::{Applications, ClientDefaults};
 use super::config::{ClientSpec, EmulatorConfig, RuntimeKnobs, TenantProfile};
 use super::faults::ActiveFault;
 use super::orgs::Organizations;
 use super::pem::TenantCertificates;
 use super::ratelimit::Limiter;
-use super::scim_store::ScimStore;
+use super::scim_store::{ScimStore, tenant_name};
+use super::signing_keys::{KeyRole, SigningKey};
 use super::store::Store;
 use super::token::TokenKeys;
 
@@ -24,6 +28,12 @@ pub(crate) struct Shared {
     pub(crate) keys: TokenKeys,
     /// What `GET /pem` serves.
     pub(crate) certificates: TenantCertificates,
+    /// The application signing keys, current first (docs/AUTH0_API.md §16).
+    pub(crate) signing_keys: Vec<SigningKey>,
+    /// `tenant` of every client: the first label of the domain.
+    pub(crate) tenant_name: String,
+    /// The `signing_keys` item of every client.
+    pub(crate) client_signing_key: Value,
     pub(crate) seed: u64,
     pub(crate) tenant_profile: TenantProfile,
     pub(crate) known_clients: Option<Vec<String>>,
@@ -39,6 +49,8 @@ pub(crate) struct Tenant {
     pub(crate) orgs: Organizations,
     /// SCIM configurations and tokens of connections (docs/AUTH0_API.md §15).
     pub(crate) scim: ScimStore,
+    /// Applications of `/api/v2/clients` (docs/AUTH0_API.md §16).
+    pub(crate) apps: Applications,
     /// The machine-to-machine clients; their grants change through the admin API, as in the
     /// Dashboard.
     pub(crate) clients: Vec<ClientSpec>,
@@ -74,11 +86,36 @@ impl Shared {
                 .insert_verbatim(conn.clone())
                 .map_err(|e| format!("state connection #{i}: {e}"))?;
         }
+        let signing_keys = [
+            (&certificates.tenant, KeyRole::Current),
+            (&certificates.next, KeyRole::Next),
+        ]
+        .into_iter()
+        .map(|(pem, role)| {
+            crate::certs::Certificate::from_pem(pem)
+                .map(|cert| SigningKey::new(&cert, role))
+                .map_err(|e| format!("tenant signing certificate: {e}"))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+        let client_signing_key = signing_keys[0].client_signing_key(&config.domain);
+        let tenant = tenant_name(&config.domain).to_string();
+        let clients = config.clients();
+        let apps = Applications::initial(
+            config.seed,
+            &clients,
+            &ClientDefaults {
+                tenant: &tenant,
+                signing_key: &client_signing_key,
+            },
+        );
         Ok(Shared {
             base_url,
             domain: config.domain.clone(),
             keys,
             certificates,
+            signing_keys,
+            tenant_name: tenant,
+            client_signing_key,
             seed: config.seed,
             tenant_profile: config.tenant_profile,
             known_clients: config.known_clients.clone(),
@@ -88,7 +125,8 @@ impl Shared {
                 store,
                 orgs: Organizations::default(),
                 scim: ScimStore::default(),
-                clients: config.clients(),
+                apps,
+                clients,
                 limiter: Limiter::default(),
                 faults: config
                     .faults
@@ -111,6 +149,19 @@ impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Tenant> {
         // A poisoned lock only means a handler panicked mid-update; the data is still usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What a new client gets from the tenant.
+    pub(crate) fn client_defaults(&self) -> ClientDefaults<'_> {
+        ClientDefaults {
+            tenant: &self.tenant_name,
+            signing_key: &self.client_signing_key,
+        }
+    }
+
+    /// The applications of a fresh tenant with these machine-to-machine clients.
+    pub(crate) fn initial_applications(&self, clients: &[ClientSpec]) -> Applications {
+        Applications::initial(self.seed, clients, &self.client_defaults())
     }
 
     /// The audiences a token may be issued for.

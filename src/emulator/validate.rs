@@ -58,6 +58,15 @@ impl ApiError {
         ))
     }
 
+    /// 400 `Payload validation error: '<detail>' on property <path>.`, for a property whose
+    /// schema has no description (Auth0 then leaves the parenthesis out, as in
+    /// `… on property addons.samlp.nameIdentifierProbes.`).
+    pub fn payload_on(detail: &str, path: &str) -> Self {
+        Self::invalid_body(format!(
+            "Payload validation error: '{detail}' on property {path}."
+        ))
+    }
+
     /// 404 `inexistent_connection`.
     pub fn no_connection() -> Self {
         Self::new(

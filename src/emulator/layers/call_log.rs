@@ -1,7 +1,7 @@
 //! The call log and the counters of `GET /__emulator/calls` and `GET /__emulator/stats`: every
 //! call but the admin API's, with the status its client saw. Only the method, path, query,
-//! status and timing are kept — never a header or a body, so neither a bearer token nor a
-//! SCIM token value can reach the log.
+//! status and timing are kept — never a header or a body, so neither a bearer token, a SCIM
+//! token value nor a client secret can reach the log.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -49,6 +49,11 @@ fn route_template(path: &str) -> &'static str {
     match segments.as_slice() {
         ["", "oauth", "token"] => "/oauth/token",
         ["", "pem"] => "/pem",
+        ["", "samlp", "metadata", _] => "/samlp/metadata/{client_id}",
+        ["", "api", "v2", "clients"] => "/api/v2/clients",
+        ["", "api", "v2", "clients", _] => "/api/v2/clients/{id}",
+        ["", "api", "v2", "keys", "signing"] => "/api/v2/keys/signing",
+        ["", "api", "v2", "keys", "signing", _] => "/api/v2/keys/signing/{kid}",
         ["", "api", "v2", "connections"] => "/api/v2/connections",
         ["", "api", "v2", "connections", _] => "/api/v2/connections/{id}",
         ["", "api", "v2", "connections", _, "clients"] => "/api/v2/connections/{id}/clients",

@@ -1,7 +1,7 @@
 //! The `/__emulator/` admin API (docs/AUTH0_API.md §11): the call log and counters, runtime
-//! knobs, fault rules, client grants, the connection store, and organizations and SCIM state
-//! (written with the Management API's own checks). Admin calls are not logged, limited or
-//! faulted.
+//! knobs, fault rules, client grants, the connection store, organizations and SCIM state
+//! (written with the Management API's own checks), and applications with their IdP metadata.
+//! Admin calls are not logged, limited or faulted, and no client secret is ever shown.
 
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use super::super::reply;
 use super::super::state::{Shared, fault_rng};
 use super::super::validate::{ApiError, reason_phrase};
 use super::query::query_pairs;
-use super::{RawSegment, organizations, scim};
+use super::{RawSegment, clients_api, organizations, samlp, scim};
 
 fn admin_error(status: u16, message: String) -> Response {
     reply::json(
@@ -67,7 +67,8 @@ pub(crate) async fn stats(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 /// `POST /__emulator/reset[?keep=connections]`: forgets calls, counters, buckets and faults,
-/// and unless kept the connections with their organizations and SCIM state.
+/// and unless kept the connections with their organizations and SCIM state, and the
+/// applications created since the start.
 pub(crate) async fn reset(
     State(shared): State<Arc<Shared>>,
     RawQuery(query): RawQuery,
@@ -79,6 +80,8 @@ pub(crate) async fn reset(
         t.store.clear(shared.seed);
         t.orgs.clear();
         t.scim.clear();
+        let clients = t.clients.clone();
+        t.apps = shared.initial_applications(&clients);
     }
     t.calls.clear();
     t.next_call = 1;
@@ -320,4 +323,74 @@ pub(crate) async fn scim_tokens(
     RawSegment(id): RawSegment<3>,
 ) -> Response {
     answer(200, scim::tokens(&shared.lock(), &id).map(Value::Array))
+}
+
+/// `GET /__emulator/applications`: every application as `GET /api/v2/clients/{id}` with every
+/// scope shows it, without `client_secret`.
+pub(crate) async fn applications(State(shared): State<Arc<Shared>>) -> Response {
+    let t = shared.lock();
+    let all: Vec<Value> = t
+        .apps
+        .all()
+        .iter()
+        .map(|c| Value::Object(c.render_admin()))
+        .collect();
+    reply::json(200, Value::Array(all))
+}
+
+/// `GET /__emulator/applications/{id}`: one application, or the Management API's 404.
+pub(crate) async fn application(
+    State(shared): State<Arc<Shared>>,
+    RawSegment(id): RawSegment<3>,
+) -> Response {
+    let t = shared.lock();
+    match t.apps.get(&id) {
+        Some(c) => reply::json(200, Value::Object(c.render_admin())),
+        None => super::super::apps::no_client().into(),
+    }
+}
+
+/// `POST /__emulator/applications`: inserts one application verbatim (a `client_id` is
+/// generated when missing).
+pub(crate) async fn seed_application(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let value = match json_body(&body) {
+        Ok(v) => v,
+        Err(e) => return admin_error(400, e),
+    };
+    let mut t = shared.lock();
+    match t.apps.insert_verbatim(value) {
+        Ok(c) => reply::json(201, Value::Object(c.render_admin())),
+        Err(e) => admin_error(400, e),
+    }
+}
+
+/// `PATCH /__emulator/applications/{id}`: an edit as the Dashboard makes it, with the checks
+/// and semantics of `PATCH /api/v2/clients/{id}`, without a token or a call-log entry.
+pub(crate) async fn patch_application(
+    State(shared): State<Arc<Shared>>,
+    RawSegment(id): RawSegment<3>,
+    body: Bytes,
+) -> Response {
+    let value = match json_body(&body) {
+        Ok(v) => v,
+        Err(e) => return admin_error(400, e),
+    };
+    let mut t = shared.lock();
+    answer(
+        200,
+        clients_api::update_client(&mut t, &id, &value).map(|c| Value::Object(c.render_admin())),
+    )
+}
+
+/// `GET /__emulator/samlp/metadata/{client_id}`: the document `GET /samlp/metadata/{client_id}`
+/// serves, without a call-log entry.
+pub(crate) async fn idp_metadata(
+    State(shared): State<Arc<Shared>>,
+    RawSegment(client_id): RawSegment<4>,
+) -> Response {
+    let t = shared.lock();
+    match samlp::metadata_of(&shared, &t, &client_id) {
+        Some(xml) => reply::text(200, samlp::METADATA_CONTENT_TYPE, xml),
+        None => admin_error(404, format!("no client {client_id}")),
+    }
 }

@@ -96,12 +96,9 @@ impl FieldSelection {
     /// The connection with only the selected fields (and those Auth0 always returns).
     pub(super) fn apply(
         &self,
-        mut conn: Map<String, Value>,
+        conn: Map<String, Value>,
         profile: TenantProfile,
     ) -> Map<String, Value> {
-        let Some(fields) = &self.fields else {
-            return conn;
-        };
         let always: &[&str] = match profile {
             TenantProfile::Y2026 => &[
                 "id",
@@ -111,10 +108,22 @@ impl FieldSelection {
             ],
             TenantProfile::Y2025 => &["id", "is_domain_connection"],
         };
-        conn.retain(|k, _| {
+        self.keep(conn, always)
+    }
+
+    /// The object with only the selected fields, and the `always` ones in any case.
+    pub(super) fn keep(
+        &self,
+        mut object: Map<String, Value>,
+        always: &[&str],
+    ) -> Map<String, Value> {
+        let Some(fields) = &self.fields else {
+            return object;
+        };
+        object.retain(|k, _| {
             let listed = fields.iter().any(|f| f == k);
             always.contains(&k.as_str()) || listed == self.include
         });
-        conn
+        object
     }
 }
