@@ -50,6 +50,8 @@ pub enum ManifestError {
 pub struct Manifests {
     /// SsoConnections in file order.
     pub connections: Vec<SsoConnection>,
+    /// SamlApplications in file order.
+    pub applications: Vec<crate::crd::SamlApplication>,
     config_maps: BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>,
     secrets: BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>,
     /// `ClusterAuth0Tenant`s by name.
@@ -235,6 +237,13 @@ fn add_documents(
                 res.metadata.namespace = Some(namespace);
                 res.metadata.generation.get_or_insert(1);
                 out.connections.push(res);
+            }
+            ("sso-operator.io/v1alpha1", "SamlApplication") => {
+                let mut res: crate::crd::SamlApplication = serde_json::from_value(value)
+                    .map_err(|e| invalid(format!("SamlApplication {name}: {e}")))?;
+                res.metadata.namespace = Some(namespace);
+                res.metadata.generation.get_or_insert(1);
+                out.applications.push(res);
             }
             ("sso-operator.io/v1alpha1", "ClusterAuth0Tenant") => {
                 let tenant: ClusterAuth0Tenant = serde_json::from_value(value)

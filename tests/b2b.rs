@@ -3,74 +3,28 @@
 //! after a sync, what a second sync writes (nothing), and what is never touched (another
 //! connection enabled on the same organization, an organization the operator did not enable).
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::{Value, json};
-use sso_operator::auth0::{Auth0Client, Auth0Config, RetryTiming};
+use sso_operator::auth0::Auth0Client;
 use sso_operator::crd::SsoConnection;
-use sso_operator::emulator::admin::AdminClient;
-use sso_operator::emulator::{
-    self, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, RunningEmulator,
-};
 use sso_operator::offline::{Manifests, load_manifests};
 use sso_operator::reconcile::{self, Action, SyncError, SyncOptions, Tenant};
-use sso_operator::secret::SecretString;
 use sso_operator::status::Reason;
-use url::Url;
+
+#[path = "support/emulator.rs"]
+mod support;
+
+use support::Emulator;
 
 const NAME: &str = "acme-azure";
 
-struct Emulator {
-    running: RunningEmulator,
-    admin: AdminClient,
+trait B2bAdmin {
+    async fn our_connection_id(&self) -> String;
+    async fn enabled_on(&self, org: &str) -> Vec<(String, Value)>;
 }
 
-impl Emulator {
-    async fn start() -> Emulator {
-        let running = emulator::start(EmulatorConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            ..EmulatorConfig::default()
-        })
-        .await
-        .expect("emulator starts");
-        Emulator {
-            admin: AdminClient::new(running.base_url()),
-            running,
-        }
-    }
-
-    fn client(&self) -> Auth0Client {
-        let base = Url::parse(&self.running.base_url()).expect("url");
-        let mut config = Auth0Config::new(
-            base,
-            DEFAULT_CLIENT_ID,
-            SecretString::new(DEFAULT_CLIENT_SECRET),
-        );
-        config.rate_per_second = 1000.0;
-        config.burst = 100;
-        config.timing = RetryTiming {
-            backoff_base: Duration::from_millis(10),
-            backoff_cap: Duration::from_millis(50),
-            min_rate_limit_wait: Duration::from_millis(10),
-            max_rate_limit_wait: Duration::from_secs(3),
-        };
-        Auth0Client::new(config).expect("client")
-    }
-
-    /// Management API calls (method and path) after `seq`.
-    async fn api_calls_since(&self, seq: u64) -> Vec<String> {
-        self.admin
-            .calls_since(seq)
-            .await
-            .expect("calls")
-            .iter()
-            .filter(|c| c.path.starts_with("/api/v2"))
-            .map(|c| format!("{} {}", c.method, c.path))
-            .collect()
-    }
-
+impl B2bAdmin for Emulator {
     async fn our_connection_id(&self) -> String {
         self.admin
             .connection_named(NAME)

@@ -137,8 +137,7 @@ pub(super) async fn reconcile_application(
             let st = sync::failed_status(&obj, &err, now);
             let message = status::truncate(&err.to_string(), status::MAX_MESSAGE_CHARS);
             let previous = status::find_condition(&old.conditions, READY);
-            if previous.is_none_or(|c| c.reason != err.reason().as_str() || c.message != message)
-            {
+            if previous.is_none_or(|c| c.reason != err.reason().as_str() || c.message != message) {
                 publish(
                     &ctx,
                     &*obj,
@@ -274,8 +273,12 @@ async fn set_finalizer(
         "finalizers": list,
         "resourceVersion": obj.resource_version(),
     }});
-    api.patch(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
     Ok(())
 }
 

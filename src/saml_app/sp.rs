@@ -30,7 +30,8 @@ mod tests {
 
     #[test]
     fn an_sp_that_signs_requests_gets_its_certificate_sent_and_one_that_does_not_gets_none() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sp-metadata");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sp-metadata");
         let mut signed = 0;
         for entry in std::fs::read_dir(&dir).expect("fixtures") {
             let path = entry.expect("entry").path();
