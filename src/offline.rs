@@ -383,9 +383,9 @@ pub async fn run(args: &OfflineArgs, apply: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if manifests.connections.is_empty() {
+    if manifests.connections.is_empty() && manifests.applications.is_empty() {
         eprintln!(
-            "sso-operator: no SsoConnection (apiVersion sso-operator.io/v1alpha1) found in {}",
+            "sso-operator: no SsoConnection or SamlApplication (apiVersion sso-operator.io/v1alpha1) found in {}",
             args.files
                 .iter()
                 .map(|p| p.display().to_string())
@@ -418,33 +418,15 @@ pub async fn run(args: &OfflineArgs, apply: bool) -> ExitCode {
             ..SyncOptions::default()
         };
         let namespace = res.metadata.namespace.clone().unwrap_or_default();
-        let tenant = match &res.spec.tenant_ref {
-            None => Ok((target.client.clone(), target.tenant.clone())),
-            Some(r) => {
-                let id = format!("{:?}/{namespace}/{}", r.kind, r.name);
-                match clients.get(&id) {
-                    Some(found) => Ok(found.clone()),
-                    None => manifests
-                        .tenant_of(r, &namespace, &args.cluster_resource_namespace)
-                        .and_then(|(spec, secret_ns)| {
-                            let secret = manifests.secrets.get(&(
-                                secret_ns.clone(),
-                                spec.credentials_secret_ref.name.clone(),
-                            ));
-                            tenant_config(&spec, &secret_ns, secret, &defaults)
-                                .map_err(|p| p.message)
-                        })
-                        .and_then(|(config, facts)| {
-                            Auth0Client::new(config)
-                                .map(|c| (c, facts))
-                                .map_err(|e| e.to_string())
-                        })
-                        .inspect(|found| {
-                            clients.insert(id, found.clone());
-                        }),
-                }
-            }
-        };
+        let tenant = tenant_of(
+            &manifests,
+            &mut clients,
+            &target,
+            res.spec.tenant_ref.as_ref(),
+            &namespace,
+            &args.cluster_resource_namespace,
+            &defaults,
+        );
         let outcome = match &tenant {
             Ok((client, _)) => {
                 let claimant = Claimant::new(res, &args.cluster_id, Adoption::Unowned);
@@ -462,6 +444,43 @@ pub async fn run(args: &OfflineArgs, apply: bool) -> ExitCode {
             .map(|t| t.1)
             .unwrap_or_else(|_| target.tenant.clone());
         results.push(render_result(res, outcome, &facts, apply, now));
+    }
+    for res in &manifests.applications {
+        let namespace = res.metadata.namespace.clone().unwrap_or_default();
+        let tenant = tenant_of(
+            &manifests,
+            &mut clients,
+            &target,
+            res.spec.tenant_ref.as_ref(),
+            &namespace,
+            &args.cluster_resource_namespace,
+            &defaults,
+        );
+        let outcome = match &tenant {
+            Ok((client, _)) => {
+                let owner = crate::saml_app::sync::owner_of(res, &args.cluster_id);
+                crate::saml_app::sync::sync_application(
+                    client,
+                    res,
+                    &owner,
+                    Adoption::Unowned,
+                    &manifests,
+                    !apply,
+                )
+                .await
+            }
+            Err(message) => Err(SyncError::Denied {
+                reason: Reason::TenantNotFound,
+                message: message.clone(),
+            }),
+        };
+        if outcome.is_err() {
+            failed += 1;
+        }
+        let facts = tenant
+            .map(|t| t.1)
+            .unwrap_or_else(|_| target.tenant.clone());
+        results.push(render_application(res, outcome, &facts, apply, now));
     }
     let mut stdout = std::io::stdout().lock();
     let text = match args.output {
@@ -485,6 +504,106 @@ pub async fn run(args: &OfflineArgs, apply: bool) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The client and tenant facts for a resource's `tenantRef` (the target's without one); one
+/// client per tenant resource, shared by its resources.
+fn tenant_of(
+    manifests: &Manifests,
+    clients: &mut BTreeMap<String, (Auth0Client, Tenant)>,
+    target: &Target,
+    tenant_ref: Option<&crate::crd::TenantRef>,
+    namespace: &str,
+    cluster_resource_namespace: &str,
+    defaults: &ClientDefaults,
+) -> Result<(Auth0Client, Tenant), String> {
+    match tenant_ref {
+        None => Ok((target.client.clone(), target.tenant.clone())),
+        Some(r) => {
+            let id = format!("{:?}/{namespace}/{}", r.kind, r.name);
+            match clients.get(&id) {
+                Some(found) => Ok(found.clone()),
+                None => manifests
+                    .tenant_of(r, namespace, cluster_resource_namespace)
+                    .and_then(|(spec, secret_ns)| {
+                        let secret = manifests
+                            .secrets
+                            .get(&(secret_ns.clone(), spec.credentials_secret_ref.name.clone()));
+                        tenant_config(&spec, &secret_ns, secret, defaults).map_err(|p| p.message)
+                    })
+                    .and_then(|(config, facts)| {
+                        Auth0Client::new(config)
+                            .map(|c| (c, facts))
+                            .map_err(|e| e.to_string())
+                    })
+                    .inspect(|found| {
+                        clients.insert(id, found.clone());
+                    }),
+            }
+        }
+    }
+}
+
+fn render_application(
+    res: &crate::crd::SamlApplication,
+    outcome: Result<crate::saml_app::sync::AppSynced, SyncError>,
+    tenant: &Tenant,
+    apply: bool,
+    now: jiff::Timestamp,
+) -> Rendered {
+    let key = format!(
+        "{}/{}",
+        res.metadata.namespace.as_deref().unwrap_or_default(),
+        res.metadata.name.as_deref().unwrap_or_default()
+    );
+    let name = res.application_name();
+    match outcome {
+        Err(err) => Rendered {
+            text: format!(
+                "samlapplication {key} (Auth0 application {name}): FAILED {}: {err}\n",
+                err.reason().as_str()
+            ),
+            json: json!({
+                "resource": key, "application": name,
+                "error": {"reason": err.reason().as_str(), "message": err.to_string()},
+            }),
+        },
+        Ok(synced) => {
+            let action = if apply {
+                synced.action.as_str()
+            } else if synced.is_create {
+                "create"
+            } else if synced.diff.is_empty() {
+                "unchanged"
+            } else {
+                "update"
+            };
+            let mut text = format!("samlapplication {key} (Auth0 application {name}): {action}\n");
+            for line in synced.diff.to_string().lines() {
+                text.push_str("  ");
+                text.push_str(line);
+                text.push('\n');
+            }
+            let mut json = json!({
+                "resource": key, "application": name, "action": action,
+                "clientId": synced.client_id, "changes": changes_json(&synced.diff),
+            });
+            if apply {
+                let status = crate::saml_app::sync::synced_status(res, &synced, tenant, now);
+                json["status"] = serde_json::to_value(&status).unwrap_or_default();
+            }
+            Rendered { text, json }
+        }
+    }
+}
+
+fn changes_json(diff: &crate::plan::Diff) -> Vec<Value> {
+    diff.changes
+        .iter()
+        .map(|c| {
+            json!({"key": c.key, "kind": match c.kind { ChangeKind::Added => "added", ChangeKind::Changed => "changed", ChangeKind::Removed => "removed" }, "before": c.before, "after": c.after})
+        })
+        .collect()
 }
 
 struct Rendered {
@@ -518,14 +637,7 @@ fn render_result(
             Rendered { text, json }
         }
         Ok(synced) => {
-            let changes: Vec<Value> = synced
-                .diff
-                .changes
-                .iter()
-                .map(|c| {
-                    json!({"key": c.key, "kind": match c.kind { ChangeKind::Added => "added", ChangeKind::Changed => "changed", ChangeKind::Removed => "removed" }, "before": c.before, "after": c.after})
-                })
-                .collect();
+            let changes = changes_json(&synced.diff);
             let action = if apply {
                 synced.action.as_str()
             } else if synced.is_create {

@@ -637,3 +637,54 @@ fn plan_and_apply_enable_the_connection_on_an_organization_and_configure_scim() 
     assert_eq!(code, 0);
     assert!(stdout.contains(": unchanged"), "{stdout}");
 }
+
+/// `plan`/`apply` handle `SamlApplication` manifests like SsoConnections: the plan lists the
+/// addon settings and writes nothing, `apply` creates the application, a second `apply`
+/// writes nothing.
+#[test]
+fn plan_and_apply_handle_a_saml_application() {
+    let emulator = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = json!({
+        "apiVersion": "sso-operator.io/v1alpha1", "kind": "SamlApplication",
+        "metadata": {"name": "portal"},
+        "spec": {"entityId": "https://portal.example/sp", "acsUrl": "https://portal.example/acs", "signResponse": true},
+    });
+    std::fs::write(
+        dir.path().join("portal.yaml"),
+        serde_yaml::to_string(&app).unwrap(),
+    )
+    .unwrap();
+    let seq = emulator.last_seq();
+    let (code, stdout, stderr) = sso(&["plan"], &emulator, dir.path());
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("samlapplication customers/portal (Auth0 application portal): create"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+ addons.samlp.audience: \"https://portal.example/sp\""),
+        "{stdout}"
+    );
+    assert!(emulator.api_calls_since(seq).iter().all(|c| c.starts_with("GET")));
+
+    let (code, stdout, stderr) = sso(&["apply", "-o", "json"], &emulator, dir.path());
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    let id = result[0]["clientId"].as_str().expect("client id").to_string();
+    assert_eq!(result[0]["status"]["clientId"], id.as_str());
+    let stored = emulator
+        .runtime
+        .block_on(emulator.admin.client(&id))
+        .unwrap()
+        .expect("created");
+    assert_eq!(stored["addons"]["samlp"]["signResponse"], true);
+    assert_eq!(stored["callbacks"], json!(["https://portal.example/acs"]));
+
+    let seq = emulator.last_seq();
+    let (code, stdout, stderr) = sso(&["apply"], &emulator, dir.path());
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains(": unchanged"), "{stdout}");
+    let calls = emulator.api_calls_since(seq);
+    assert!(calls.iter().all(|c| c.starts_with("GET")), "zero writes: {calls:?}");
+}

@@ -200,12 +200,13 @@ impl CachedToken {
     }
 }
 
-/// The scopes of optional features (Organizations, SCIM) absent from `granted`: a resource
-/// that does not use those features works without them.
+/// The scopes of optional features (Organizations, SCIM, SamlApplication) absent from
+/// `granted`: a resource that does not use those features works without them.
 pub fn missing_optional_scopes(granted: &[String]) -> Vec<&'static str> {
     super::organizations::ORGANIZATION_SCOPES
         .iter()
         .chain(super::scim::SCIM_SCOPES.iter())
+        .chain(super::applications::APPLICATION_SCOPES.iter())
         .copied()
         .filter(|s| !granted.iter().any(|g| g == s))
         .collect()

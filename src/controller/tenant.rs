@@ -152,7 +152,7 @@ async fn verify(
                     )
                 } else {
                     format!(
-                        "the credentials work and the token carries every required scope ({} scopes granted); SsoConnections using spec.organizations or spec.scim also need {} (see status.missingOptionalScopes)",
+                        "the credentials work and the token carries every required scope ({} scopes granted); SsoConnections using spec.organizations or spec.scim, and SamlApplications, also need {} (see status.missingOptionalScopes)",
                         scopes.len(),
                         missing.join(", ")
                     )

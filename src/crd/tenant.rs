@@ -277,8 +277,8 @@ pub struct Auth0TenantStatus {
     /// Scopes granted to the operator's token.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
-    /// Scopes of optional features (Organizations, SCIM) the token lacks: SsoConnections that
-    /// do not use those features work without them.
+    /// Scopes of optional features (Organizations, SCIM, SamlApplication) the token lacks:
+    /// resources that do not use those features work without them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_optional_scopes: Vec<String>,
     /// SsoConnections that use this tenant.
