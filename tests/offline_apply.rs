@@ -666,12 +666,20 @@ fn plan_and_apply_handle_a_saml_application() {
         stdout.contains("+ addons.samlp.audience: \"https://portal.example/sp\""),
         "{stdout}"
     );
-    assert!(emulator.api_calls_since(seq).iter().all(|c| c.starts_with("GET")));
+    assert!(
+        emulator
+            .api_calls_since(seq)
+            .iter()
+            .all(|c| c.starts_with("GET"))
+    );
 
     let (code, stdout, stderr) = sso(&["apply", "-o", "json"], &emulator, dir.path());
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let result: Value = serde_json::from_str(&stdout).unwrap();
-    let id = result[0]["clientId"].as_str().expect("client id").to_string();
+    let id = result[0]["clientId"]
+        .as_str()
+        .expect("client id")
+        .to_string();
     assert_eq!(result[0]["status"]["clientId"], id.as_str());
     let stored = emulator
         .runtime
@@ -686,5 +694,8 @@ fn plan_and_apply_handle_a_saml_application() {
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.contains(": unchanged"), "{stdout}");
     let calls = emulator.api_calls_since(seq);
-    assert!(calls.iter().all(|c| c.starts_with("GET")), "zero writes: {calls:?}");
+    assert!(
+        calls.iter().all(|c| c.starts_with("GET")),
+        "zero writes: {calls:?}"
+    );
 }

@@ -117,7 +117,14 @@ pub(super) async fn reconcile_application(
         Ok((synced, tenant)) => {
             let mut st = sync::synced_status(&obj, &synced, &tenant.facts, now);
             st.tenant = tenant.key.status_name();
-            st.idp_metadata_config_map = publish_idp_metadata(&obj, &ctx, &tenant, &synced).await;
+            let published = publish_idp_metadata(&obj, &ctx, &tenant, &synced).await;
+            if let Some((config_map, issuer)) = published {
+                st.idp_metadata_config_map = Some(config_map);
+                // The document Auth0 publishes is the authority on the issuer.
+                if issuer.is_some() {
+                    st.idp_entity_id = issuer;
+                }
+            }
             if matches!(
                 synced.action,
                 crate::reconcile::Action::Created | crate::reconcile::Action::Updated
@@ -186,13 +193,14 @@ async fn admit(obj: &SamlApplication, ctx: &Context) -> Result<Arc<TenantHandle>
 
 /// Fetches the IdP metadata Auth0 publishes for the application and stores it in
 /// `<name>-idp-metadata` (never over a ConfigMap the operator did not write for this
-/// resource). Returns the ConfigMap's name when it holds the document.
+/// resource). Returns the ConfigMap's name when it holds the document, and the document's
+/// entity ID (the issuer).
 async fn publish_idp_metadata(
     obj: &SamlApplication,
     ctx: &Context,
     tenant: &TenantHandle,
     synced: &AppSynced,
-) -> Option<String> {
+) -> Option<(String, Option<String>)> {
     let id = synced.client_id.as_deref()?;
     let ns = obj.namespace()?;
     let name = obj.idp_metadata_config_map_name();
@@ -218,12 +226,15 @@ async fn publish_idp_metadata(
         Ok(xml) => xml,
         Err(e) => {
             tracing::warn!(resource = %obj.name_any(), error = %e, "fetching the IdP metadata failed");
-            return existing.map(|_| name);
+            return existing.map(|_| (name, None));
         }
     };
+    let issuer = crate::metadata::parse_idp_metadata(xml.as_bytes(), None, Timestamp::now())
+        .ok()
+        .map(|md| md.entity_id);
     let data = BTreeMap::from([(IDP_METADATA_KEY.to_string(), xml)]);
     if existing.as_ref().and_then(|c| c.data.as_ref()) == Some(&data) {
-        return Some(name);
+        return Some((name, issuer));
     }
     let cm = ConfigMap {
         metadata: ObjectMeta {
@@ -247,7 +258,7 @@ async fn publish_idp_metadata(
         )
         .await
     {
-        Ok(_) => Some(name),
+        Ok(_) => Some((name, issuer)),
         Err(e) => {
             tracing::warn!(resource = %obj.name_any(), error = %e, "writing the IdP metadata ConfigMap failed");
             None

@@ -9,6 +9,7 @@ mod leader;
 mod metadata_url;
 mod outage;
 mod safety;
+mod saml_app;
 mod scale;
 mod setup;
 mod soak;
@@ -63,6 +64,7 @@ pub fn all() -> Vec<Scenario> {
         scenario!(sp_metadata::sp_metadata_config_map_hands_the_sp_side_to_the_idp_administrator),
         scenario!(sp_metadata::sp_metadata_never_overwrites_a_users_config_map),
         scenario!(b2b::organizations_scim_and_display_name_onboard_a_customer),
+        scenario!(saml_app::saml_application_hands_the_idp_side_to_the_sp_administrator),
         scenario!(tenancy::two_tenants_keep_namespaces_and_clusters_apart),
         scenario!(outage::watches_resume_after_the_api_server_restarts),
         scenario!(leader::only_the_leader_reconciles_and_a_killed_leader_is_replaced),
