@@ -1,4 +1,5 @@
-//! `metadata inspect`: parse a federation metadata file and show what the operator would use.
+//! `metadata inspect`: parse a federation metadata file and show what the operator would use:
+//! the IdP side, the SP side, or both when one entity has both descriptors.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -8,8 +9,9 @@ use std::process::ExitCode;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use crate::certs::{Validity, rfc3339};
+use crate::certs::{Certificate, Validity, rfc3339};
 use crate::cli::{InspectArgs, OutputFormat};
+use crate::metadata::sp::{SpMetadata, SpMetadataError, binding_name, parse_sp_metadata};
 use crate::metadata::{IdpMetadata, MAX_METADATA_BYTES, MetadataError, parse_idp_metadata};
 
 /// Exit code for input that cannot be used (unreadable, not metadata, unusable certificate).
@@ -41,15 +43,140 @@ fn inspect(args: &InspectArgs, now: Timestamp) -> (String, String, u8) {
         }
     };
     let result = match input {
-        Input::Bytes(bytes) => parse_idp_metadata(&bytes, args.entity_id.as_deref(), now),
-        Input::TooLarge(size) => Err(MetadataError::TooLarge { size }),
+        Input::Bytes(bytes) => describe(&bytes, args.entity_id.as_deref(), now),
+        Input::TooLarge(size) => Err(Unusable::Idp(MetadataError::TooLarge { size })),
     };
-    let (stdout, code) = render(&result, now, args.output);
+    let (stdout, code) = render_described(&result, now, args.output);
     let stderr = match (&result, args.output) {
-        (Err(e), OutputFormat::Table) => format!("error: {name} is not usable IdP metadata: {e}\n"),
+        (Err(e), OutputFormat::Table) => {
+            format!("error: {name} is not usable {} metadata: {e}\n", e.role())
+        }
         _ => String::new(),
     };
     (stdout, stderr, code)
+}
+
+/// What a metadata document describes, as `metadata inspect` shows it.
+#[derive(Debug)]
+pub enum Described {
+    /// An identity provider; `sp` is the SP side of the same entity, when it has an
+    /// `SPSSODescriptor` (usable or not).
+    Idp {
+        idp: Box<IdpMetadata>,
+        sp: Option<Result<SpMetadata, SpMetadataError>>,
+    },
+    /// A service provider, in a document without an identity provider to show.
+    Sp(SpMetadata),
+}
+
+/// Why a document cannot be shown: the error of the side it was read as.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unusable {
+    /// Read as IdP metadata: it has no SP side to show instead, or the IdP side is broken.
+    #[error(transparent)]
+    Idp(MetadataError),
+    /// Read as SP metadata, having no identity provider.
+    #[error(transparent)]
+    Sp(SpMetadataError),
+}
+
+impl Unusable {
+    /// The stable machine name of the error.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Unusable::Idp(e) => e.kind(),
+            Unusable::Sp(e) => e.kind(),
+        }
+    }
+
+    /// `IdP` or `SP`: what the document was read as.
+    pub fn role(&self) -> &'static str {
+        match self {
+            Unusable::Idp(_) => "IdP",
+            Unusable::Sp(_) => "SP",
+        }
+    }
+}
+
+/// Reads `xml` as IdP metadata, as it always was, and then the chosen entity's SP side if it
+/// has one; a document with no identity provider (or whose `entity_id` is not one) is read as
+/// SP metadata instead. A document that is neither keeps the IdP parser's error.
+pub fn describe(
+    xml: &[u8],
+    entity_id: Option<&str>,
+    now: Timestamp,
+) -> Result<Described, Unusable> {
+    match parse_idp_metadata(xml, entity_id, now) {
+        Ok(idp) => {
+            let sp = match parse_sp_metadata(xml, Some(&idp.entity_id)) {
+                Err(SpMetadataError::NoSpDescriptor { .. }) => None,
+                other => Some(other),
+            };
+            Ok(Described::Idp {
+                idp: Box::new(idp),
+                sp,
+            })
+        }
+        Err(no_idp @ MetadataError::NoIdpDescriptor { .. }) => {
+            match parse_sp_metadata(xml, entity_id) {
+                Ok(sp) => Ok(Described::Sp(sp)),
+                Err(SpMetadataError::NoSpDescriptor { .. }) => Err(Unusable::Idp(no_idp)),
+                Err(e) => Err(Unusable::Sp(e)),
+            }
+        }
+        Err(e) => Err(Unusable::Idp(e)),
+    }
+}
+
+/// What `inspect` prints on stdout for what a document describes, and its exit code. IdP
+/// documents print exactly as with [`render`]; an SP side is added under `serviceProvider`
+/// (JSON) or after a heading (table). In table mode an error prints nothing on stdout.
+pub fn render_described(
+    result: &Result<Described, Unusable>,
+    now: Timestamp,
+    format: OutputFormat,
+) -> (String, u8) {
+    let described = match result {
+        Ok(described) => described,
+        Err(e) => {
+            return match format {
+                OutputFormat::Json => (error_json(e.kind(), &e.to_string()), EXIT_BAD_INPUT),
+                OutputFormat::Table => (String::new(), EXIT_BAD_INPUT),
+            };
+        }
+    };
+    let text = match (described, format) {
+        (Described::Idp { idp, sp }, OutputFormat::Json) => {
+            let mut json = metadata_json(idp, now);
+            if let (Some(sp), Value::Object(fields)) = (sp, &mut json) {
+                let sp = match sp {
+                    Ok(sp) => sp_json(sp, now),
+                    Err(e) => json!({ "error": { "kind": e.kind(), "message": e.to_string() } }),
+                };
+                fields.insert("serviceProvider".into(), sp);
+            }
+            to_json_text(&json)
+        }
+        (Described::Sp(sp), OutputFormat::Json) => {
+            to_json_text(&json!({ "serviceProvider": sp_json(sp, now) }))
+        }
+        (Described::Idp { idp, sp }, OutputFormat::Table) => {
+            let mut out = table(idp, now);
+            match sp {
+                None => {}
+                Some(Ok(sp)) => {
+                    out.push_str("\nService provider (the SPSSODescriptor of the same entity)\n");
+                    out.push_str(&sp_table(sp, now));
+                }
+                Some(Err(e)) => {
+                    let _ = writeln!(out, "\nService provider    not usable ({}): {e}", e.kind());
+                }
+            }
+            out
+        }
+        (Described::Sp(sp), OutputFormat::Table) => sp_table(sp, now),
+    };
+    (text, 0)
 }
 
 /// What `inspect` prints on stdout for a parse result, and its exit code. In table mode an
@@ -81,15 +208,9 @@ fn metadata_json(md: &IdpMetadata, now: Timestamp) -> Value {
         .iter()
         .enumerate()
         .map(|(i, cert)| {
-            json!({
-                "sha256Fingerprint": cert.sha256_hex(),
-                "sha1Thumbprint": cert.sha1_hex(),
-                "subject": cert.subject(),
-                "notBefore": rfc3339(cert.not_before()),
-                "notAfter": rfc3339(cert.not_after()),
-                "expired": cert.validity_at(now) == Validity::Expired,
-                "selected": i == md.selected,
-            })
+            let mut fields = cert_json(cert, now);
+            fields.insert("selected".into(), Value::Bool(i == md.selected));
+            Value::Object(fields)
         })
         .collect();
     json!({
@@ -97,6 +218,70 @@ fn metadata_json(md: &IdpMetadata, now: Timestamp) -> Value {
         "singleSignOnServices": sso,
         "singleLogoutService": md.slo,
         "signingCertificates": certs,
+    })
+}
+
+/// A certificate's fingerprints, subject and validity, as both JSON documents show them.
+fn cert_json(cert: &Certificate, now: Timestamp) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("sha256Fingerprint".into(), cert.sha256_hex().into());
+    fields.insert("sha1Thumbprint".into(), cert.sha1_hex().into());
+    fields.insert("subject".into(), cert.subject().into());
+    fields.insert("notBefore".into(), rfc3339(cert.not_before()).into());
+    fields.insert("notAfter".into(), rfc3339(cert.not_after()).into());
+    let expired = cert.validity_at(now) == Validity::Expired;
+    fields.insert("expired".into(), expired.into());
+    fields
+}
+
+/// The `-o json` document of an SP: bindings shortened as by [`binding_name`].
+fn sp_json(sp: &SpMetadata, now: Timestamp) -> Value {
+    let acs: Vec<Value> = sp
+        .assertion_consumer_services
+        .iter()
+        .enumerate()
+        .map(|(i, acs)| {
+            json!({
+                "binding": binding_name(&acs.binding),
+                "location": acs.location,
+                "index": acs.index,
+                "isDefault": acs.is_default,
+                "selected": i == sp.selected_acs,
+            })
+        })
+        .collect();
+    let slo: Vec<Value> = sp
+        .single_logout_services
+        .iter()
+        .enumerate()
+        .map(|(i, slo)| {
+            json!({
+                "binding": binding_name(&slo.binding),
+                "location": slo.location,
+                "responseLocation": slo.response_location,
+                "selected": Some(i) == sp.selected_slo,
+            })
+        })
+        .collect();
+    let certs = |certs: &[Certificate]| -> Vec<Value> {
+        certs
+            .iter()
+            .map(|cert| Value::Object(cert_json(cert, now)))
+            .collect()
+    };
+    json!({
+        "entityId": sp.entity_id,
+        "assertionConsumerService": sp.acs().location,
+        "assertionConsumerServices": acs,
+        "singleLogoutService": sp.slo().map(|slo| &slo.location),
+        "singleLogoutServices": slo,
+        "authnRequestsSigned": sp.authn_requests_signed,
+        "wantAssertionsSigned": sp.want_assertions_signed,
+        "signingCertificates": certs(&sp.signing_certs),
+        "encryptionCertificates": certs(&sp.encryption_certs),
+        "nameIdFormats": sp.name_id_formats,
+        "validUntil": sp.valid_until,
+        "cacheDuration": sp.cache_duration,
     })
 }
 
@@ -140,16 +325,110 @@ fn table(md: &IdpMetadata, now: Timestamp) -> String {
     for (i, cert) in md.signing_certs.iter().enumerate() {
         let marker = if i == md.selected { "  (selected)" } else { "" };
         let _ = writeln!(out, "  #{}{marker}", i + 1);
-        let _ = writeln!(out, "    Subject         {}", cert.subject());
-        let _ = writeln!(
-            out,
-            "    Validity        {} .. {} ({})",
-            rfc3339(cert.not_before()),
-            rfc3339(cert.not_after()),
-            cert.validity_at(now).as_str()
-        );
-        let _ = writeln!(out, "    SHA-1           {}", cert.sha1_hex());
-        let _ = writeln!(out, "    SHA-256         {}", cert.sha256_hex());
+        cert_table(&mut out, cert, now);
+    }
+    out
+}
+
+/// The lines of one certificate under its `#n` line.
+fn cert_table(out: &mut String, cert: &Certificate, now: Timestamp) {
+    let _ = writeln!(out, "    Subject         {}", cert.subject());
+    let _ = writeln!(
+        out,
+        "    Validity        {} .. {} ({})",
+        rfc3339(cert.not_before()),
+        rfc3339(cert.not_after()),
+        cert.validity_at(now).as_str()
+    );
+    let _ = writeln!(out, "    SHA-1           {}", cert.sha1_hex());
+    let _ = writeln!(out, "    SHA-256         {}", cert.sha256_hex());
+}
+
+/// The table of an SP: the endpoints used first, then every endpoint, flags, formats and
+/// certificates.
+fn sp_table(sp: &SpMetadata, now: Timestamp) -> String {
+    let mut out = String::new();
+    let acs = sp.acs();
+    let _ = writeln!(out, "Entity ID           {}", sp.entity_id);
+    let _ = writeln!(
+        out,
+        "ACS                 {} ({})",
+        acs.location,
+        binding_name(&acs.binding)
+    );
+    let slo = match sp.slo() {
+        Some(slo) => format!("{} ({})", slo.location, binding_name(&slo.binding)),
+        None => "(not offered)".to_string(),
+    };
+    let _ = writeln!(out, "Single logout       {slo}");
+    let _ = writeln!(
+        out,
+        "Requests signed     {} (AuthnRequestsSigned)",
+        sp.authn_requests_signed
+    );
+    let _ = writeln!(
+        out,
+        "Assertions signed   {} (WantAssertionsSigned)",
+        sp.want_assertions_signed
+    );
+    if let Some(valid_until) = &sp.valid_until {
+        let _ = writeln!(out, "Valid until         {valid_until}");
+    }
+    if let Some(cache_duration) = &sp.cache_duration {
+        let _ = writeln!(out, "Cache duration      {cache_duration}");
+    }
+    let _ = writeln!(
+        out,
+        "Assertion consumer services: {}",
+        sp.assertion_consumer_services.len()
+    );
+    for (i, acs) in sp.assertion_consumer_services.iter().enumerate() {
+        let marker = if i == sp.selected_acs {
+            "  (selected)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  #{}{marker}", i + 1);
+        let _ = writeln!(out, "    Binding         {}", binding_name(&acs.binding));
+        let _ = writeln!(out, "    Location        {}", acs.location);
+        if let Some(index) = acs.index {
+            let _ = writeln!(out, "    Index           {index}");
+        }
+        if let Some(is_default) = acs.is_default {
+            let _ = writeln!(out, "    Default         {is_default}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "Single logout services: {}",
+        sp.single_logout_services.len()
+    );
+    for (i, slo) in sp.single_logout_services.iter().enumerate() {
+        let marker = if Some(i) == sp.selected_slo {
+            "  (selected)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  #{}{marker}", i + 1);
+        let _ = writeln!(out, "    Binding         {}", binding_name(&slo.binding));
+        let _ = writeln!(out, "    Location        {}", slo.location);
+        if let Some(response) = &slo.response_location {
+            let _ = writeln!(out, "    Response        {response}");
+        }
+    }
+    let _ = writeln!(out, "NameID formats: {}", sp.name_id_formats.len());
+    for format in &sp.name_id_formats {
+        let _ = writeln!(out, "  {format}");
+    }
+    for (heading, certs) in [
+        ("Signing certificates", &sp.signing_certs),
+        ("Encryption certificates", &sp.encryption_certs),
+    ] {
+        let _ = writeln!(out, "{heading}: {}", certs.len());
+        for (i, cert) in certs.iter().enumerate() {
+            let _ = writeln!(out, "  #{}", i + 1);
+            cert_table(&mut out, cert, now);
+        }
     }
     out
 }
@@ -270,6 +549,77 @@ mod tests {
             .unwrap();
         assert!(post.ends_with("(not offered)"), "{post}");
         assert!(stdout.contains("2021-06-01T12:00:00Z .. 2024-06-01T12:00:00Z (expired)"));
+    }
+
+    #[test]
+    fn idp_documents_render_as_before_and_only_an_entity_with_both_roles_adds_its_sp_side() {
+        let mut both = Vec::new();
+        for entry in std::fs::read_dir(FIXTURES).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|ext| ext != "xml") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let idp = parse_idp_metadata(&bytes, None, now());
+            let described = describe(&bytes, None, now());
+            match &described {
+                Ok(Described::Idp { sp: Some(_), idp }) => both.push(idp.entity_id.clone()),
+                Ok(Described::Sp(_)) => continue,
+                _ => {}
+            }
+            for format in [OutputFormat::Json, OutputFormat::Table] {
+                let (before, code) = render(&idp, now(), format);
+                let (after, new_code) = render_described(&described, now(), format);
+                assert_eq!(new_code, code, "{}", path.display());
+                if described
+                    .as_ref()
+                    .is_ok_and(|d| matches!(d, Described::Idp { sp: Some(_), .. }))
+                {
+                    assert!(
+                        after.starts_with(before.trim_end_matches(['}', '\n'])),
+                        "{}",
+                        path.display()
+                    );
+                } else {
+                    assert_eq!(after, before, "{}", path.display());
+                }
+            }
+        }
+        // AD FS publishes an SPSSODescriptor beside its IDPSSODescriptor.
+        assert_eq!(both, ["http://adfs.fabrikam.test/adfs/services/trust"]);
+    }
+
+    #[test]
+    fn sp_metadata_given_where_an_idp_was_expected_is_shown_as_sp_metadata() {
+        let (stdout, stderr, code) =
+            inspect(&args("sp-metadata-only.xml", OutputFormat::Json), now());
+        assert_eq!((code, stderr.as_str()), (0, ""));
+        let json: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(json.as_object().unwrap().len(), 1);
+        assert_eq!(
+            json["serviceProvider"]["entityId"],
+            "urn:auth0:fabrikam-test:fabrikam-azure"
+        );
+    }
+
+    #[test]
+    fn an_unusable_sp_document_is_reported_as_sp_metadata() {
+        let mut bad = args("", OutputFormat::Table);
+        bad.file = PathBuf::from(FIXTURES).join("../sp-metadata/no-post-acs.xml");
+        let (stdout, stderr, code) = inspect(&bad, now());
+        assert_eq!((code, stdout.as_str()), (2, ""));
+        assert!(stderr.contains("is not usable SP metadata: the SPSSODescriptor of https://legacy.fabrikam.test/shibboleth-sp has no AssertionConsumerService with the HTTP-POST binding"), "{stderr}");
+    }
+
+    #[test]
+    fn a_document_with_neither_role_keeps_the_idp_error() {
+        let xml = br#"<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="aa"><AttributeAuthorityDescriptor/></EntityDescriptor>"#;
+        let err = describe(xml, None, now()).unwrap_err();
+        assert_eq!((err.kind(), err.role()), ("no_idp_descriptor", "IdP"));
+        assert_eq!(
+            err.to_string(),
+            "none of the 1 EntityDescriptor(s) has an IDPSSODescriptor"
+        );
     }
 
     #[test]

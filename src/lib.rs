@@ -6,7 +6,9 @@
 //! the offline `plan`/`apply` ([`offline`]).
 //!
 //! - [`crd`]: SsoConnection spec/status, the public contract.
-//! - [`metadata`]: federation metadata XML → `IdpMetadata` (streaming, bounded).
+//! - [`metadata`]: federation metadata XML → `IdpMetadata` (streaming, bounded);
+//!   [`metadata::sp`]: SP metadata → `SpMetadata` (ACS, SLO, signing flags, certificates), for
+//!   `SamlApplication`, read by the same bounded pass.
 //! - [`metadata_url`]: `spec.metadata.url`: fetching under SSRF rules, refresh schedule, last
 //!   good document.
 //! - [`certs`]: X.509 parsing, fingerprints, Auth0's `signingCert` encoding.
@@ -26,7 +28,7 @@
 //! - [`reconcile`]: the reconcile core shared by controller and offline commands.
 //! - [`controller`]: kube-runtime wiring, Secret/status/events, finalizer, requeue.
 //! - [`offline`]: `plan`/`apply` from manifest files.
-//! - [`inspect`]: `metadata inspect` output.
+//! - [`inspect`]: `metadata inspect` output: the IdP side, the SP side, or both.
 //! - [`server`], [`metrics`]: `/livez`, `/readyz`, `/metrics`.
 //! - [`emulator`]: the Auth0 Management API emulator (binary `auth0-emulator`): an axum
 //!   `Router`, its call log, rate limit and faults as middleware layers, and the typed
