@@ -97,41 +97,42 @@ fn strings(value: &Value) -> Vec<&str> {
         .collect()
 }
 
-fn check_certs(label: &str, what: &str, certs: &[Certificate], expected: &Value) {
-    let expected = expected.as_array().unwrap();
-    assert_eq!(certs.len(), expected.len(), "{label}: {what} count");
-    for (cert, want) in certs.iter().zip(expected) {
-        assert_eq!(
-            cert.sha256_hex(),
-            want["sha256"].as_str().unwrap(),
-            "{label}: {what}"
-        );
-        assert_eq!(
-            cert.sha1_hex(),
-            want["sha1"].as_str().unwrap(),
-            "{label}: {what}"
-        );
-        assert_eq!(
-            cert.subject_cn(),
-            want["subject_cn"].as_str(),
-            "{label}: {what}"
-        );
-        assert_eq!(
-            rfc3339(cert.not_before()),
-            want["not_before"].as_str().unwrap(),
-            "{label}: {what}"
-        );
-        assert_eq!(
-            rfc3339(cert.not_after()),
-            want["not_after"].as_str().unwrap(),
-            "{label}: {what}"
-        );
-        assert_eq!(
-            cert.validity_at(now()).as_str(),
-            want["status"].as_str().unwrap(),
-            "{label}: {what}"
-        );
-    }
+/// Each certificate as `[sha256, sha1, subject CN, notBefore, notAfter, status]`.
+fn cert_rows(certs: &[Certificate]) -> Vec<[String; 6]> {
+    certs
+        .iter()
+        .map(|cert| {
+            [
+                cert.sha256_hex(),
+                cert.sha1_hex(),
+                cert.subject_cn().unwrap_or_default().to_string(),
+                rfc3339(cert.not_before()),
+                rfc3339(cert.not_after()),
+                cert.validity_at(now()).as_str().to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// The recorded certificates in the shape of [`cert_rows`].
+fn expected_cert_rows(expected: &Value) -> Vec<[String; 6]> {
+    let field = |cert: &Value, key: &str| cert[key].as_str().unwrap_or_default().to_string();
+    expected
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|cert| {
+            [
+                "sha256",
+                "sha1",
+                "subject_cn",
+                "not_before",
+                "not_after",
+                "status",
+            ]
+            .map(|key| field(cert, key))
+        })
+        .collect()
 }
 
 fn check_ok(label: &str, entry: &Value, md: &SpMetadata) {
@@ -172,12 +173,15 @@ fn check_ok(label: &str, entry: &Value, md: &SpMetadata) {
         entry["want_assertions_signed"].as_bool().unwrap(),
         "{label}: WantAssertionsSigned"
     );
-    check_certs(label, "signing", &md.signing_certs, &entry["signing_certs"]);
-    check_certs(
-        label,
-        "encryption",
-        &md.encryption_certs,
-        &entry["encryption_certs"],
+    assert_eq!(
+        cert_rows(&md.signing_certs),
+        expected_cert_rows(&entry["signing_certs"]),
+        "{label}: signing certificates"
+    );
+    assert_eq!(
+        cert_rows(&md.encryption_certs),
+        expected_cert_rows(&entry["encryption_certs"]),
+        "{label}: encryption certificates"
     );
     assert_eq!(
         md.name_id_formats,
@@ -203,16 +207,10 @@ fn check_err(label: &str, entry: &Value, err: &SpMetadataError) {
         "{label}: error kind ({err})"
     );
     if let Some(count) = entry.get("entity_count").and_then(Value::as_u64) {
-        match err {
-            SpMetadataError::AmbiguousEntities {
-                count: got,
-                entity_ids,
-            } => {
-                assert_eq!(*got as u64, count, "{label}: entity_count");
-                assert_eq!(entity_ids.len() as u64, count, "{label}: listed entity IDs");
-            }
-            other => panic!("{label}: entity_count given but the error is {other:?}"),
-        }
+        let SpMetadataError::AmbiguousEntities { entity_ids, .. } = err else {
+            panic!("{label}: entity_count given but the error is {err:?}");
+        };
+        assert_eq!(entity_ids.len() as u64, count, "{label}: entity_count");
     }
     assert!(!err.to_string().is_empty(), "{label}: message");
 }
