@@ -64,7 +64,7 @@ pub enum MetadataCommand {
 pub struct InspectArgs {
     /// Metadata XML file (`-` for standard input).
     pub file: PathBuf,
-    /// Which entity to use when the file aggregates several IdPs.
+    /// Which entity to use when the file aggregates several entities (IdPs or SPs).
     #[arg(long)]
     pub entity_id: Option<String>,
     /// Output format.

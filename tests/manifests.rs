@@ -231,7 +231,34 @@ fn examples_deserialise_strictly_and_ship_their_configmap() {
             .iter()
             .filter(|d| d["kind"] == "SsoConnection")
             .collect();
-        assert!(!connections.is_empty(), "{name} has no SsoConnection");
+        let applications: Vec<&Value> = docs
+            .iter()
+            .filter(|d| d["kind"] == "SamlApplication")
+            .collect();
+        assert!(
+            !connections.is_empty() || !applications.is_empty(),
+            "{name} has no SsoConnection or SamlApplication"
+        );
+        for doc in applications {
+            assert!(
+                doc["metadata"]["namespace"].is_null(),
+                "{name}: no namespace"
+            );
+            let app: sso_operator::crd::SamlApplication = serde_json::from_value(doc.clone())
+                .unwrap_or_else(|e| panic!("{name}: not a valid SamlApplication: {e}"));
+            let back = serde_json::to_value(&app).expect("serialises");
+            assert_subset(&name, &doc["spec"], &back["spec"]);
+            if let Some(source) = &app.spec.sp_metadata {
+                let r = &source.config_map_ref;
+                let cm = docs
+                    .iter()
+                    .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == r.name.as_str())
+                    .unwrap_or_else(|| panic!("{name}: ConfigMap {} is not in the file", r.name));
+                let xml = cm["data"][&r.key].as_str().expect("SP metadata");
+                sso_operator::metadata::sp::parse_sp_metadata(xml, None)
+                    .unwrap_or_else(|e| panic!("{name}: the SP metadata does not parse: {e}"));
+            }
+        }
         for doc in connections {
             assert!(
                 doc["metadata"]["namespace"].is_null(),
