@@ -1001,6 +1001,25 @@ async fn an_after_phase_fault_applies_the_write_but_fails_the_response() {
     let stats = emu.admin(Method::GET, "/__emulator/stats", None).await.body;
     assert_eq!(stats["faults_fired"], 1);
     assert_eq!(stats["POST /api/v2/connections 503"], 1);
+    // The call log tells what the faulted call had been answered: it was applied.
+    let calls = emu.admin(Method::GET, "/__emulator/calls", None).await.body;
+    let faulted: Vec<&Value> = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["fault"] == "503")
+        .collect();
+    assert_eq!(faulted.len(), 1);
+    assert_eq!(faulted[0]["applied_status"], 201);
+    assert!(
+        calls
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["fault"].is_null())
+            .all(|c| c.get("applied_status").is_none()),
+        "only faulted calls carry applied_status"
+    );
     emu.running.shutdown().await;
 }
 

@@ -13,6 +13,10 @@ const JSON_UTF8: &str = "application/json; charset=utf-8";
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FaultLabel(pub(crate) &'static str);
 
+/// The status a request was served with before a fault injected after it replaced the answer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AppliedStatus(pub(crate) u16);
+
 /// Marks a response that is never sent: the connection is reset instead.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ConnectionReset;

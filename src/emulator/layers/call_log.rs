@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
-use super::super::reply::{self, ConnectionReset, FaultLabel};
+use super::super::reply::{self, AppliedStatus, ConnectionReset, FaultLabel};
 use super::super::state::Shared;
 
 /// Entries kept; the older half is dropped when full.
@@ -32,6 +32,10 @@ pub struct CallRecord {
     pub status: u16,
     /// The fault the call met (`"429"`, `"503"`, `"reset"`, `"latency"`, …).
     pub fault: Option<String>,
+    /// For a fault injected after the request was served (`phase: after`): the status the
+    /// emulator had answered before the fault replaced it, i.e. whether it was applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_status: Option<u16>,
     /// Time spent serving it, including injected latency.
     pub duration_ms: u64,
     /// When it arrived, `2026-01-02T03:04:05.678Z`.
@@ -128,6 +132,7 @@ pub(crate) async fn record_call(
     let response = next.run(req).await;
     let reset = response.extensions().get::<ConnectionReset>().is_some();
     let fault = response.extensions().get::<FaultLabel>().map(|f| f.0);
+    let applied_status = response.extensions().get::<AppliedStatus>().map(|a| a.0);
     let status = response.status().as_u16();
     let mut t = shared.lock();
     let seq = t.next_call;
@@ -141,6 +146,7 @@ pub(crate) async fn record_call(
         query,
         status: if reset { 0 } else { status },
         fault: fault.map(str::to_string),
+        applied_status,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         at,
         path: path.clone(),

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::super::ConnHandle;
 use super::super::faults::{FaultKind, Phase};
 use super::super::ratelimit::RateHeaders;
-use super::super::reply::{self, ConnectionReset, FaultLabel};
+use super::super::reply::{self, AppliedStatus, ConnectionReset, FaultLabel};
 use super::super::routes::oauth::oauth_error;
 use super::super::state::{Shared, Tenant};
 use super::super::validate::reason_phrase;
@@ -174,7 +174,9 @@ pub(crate) async fn inject_api_faults(
         _ => {
             let mut r = next.run(req).await;
             if let Some(f) = &fault {
+                let applied = r.status().as_u16();
                 r = fault_response(f.kind, quota.as_ref());
+                r.extensions_mut().insert(AppliedStatus(applied));
             } else if extra_latency > 0 {
                 r.extensions_mut().insert(FaultLabel("latency"));
             }

@@ -447,7 +447,13 @@ pub async fn two_hundred_connections_converge_through_faults_and_a_kill(
             faulted += 1;
         }
         let method = c["method"].as_str().unwrap_or_default();
-        let applied_then_reset = c["fault"] == "reset" && method == "POST";
+        // A reset after the request was served: applied only if it was served with a 2xx (a
+        // restarted operator's POST of a name it had created before the kill answers 409).
+        let applied_then_reset = c["fault"] == "reset"
+            && method == "POST"
+            && c["applied_status"]
+                .as_u64()
+                .is_some_and(|s| (200..300).contains(&s));
         let ok = applied_then_reset
             || c["status"]
                 .as_u64()
