@@ -178,6 +178,21 @@ pub fn condition(
     }
 }
 
+/// Sets `Ready=False` with `reason` and `message` for `generation` (the status of a failed
+/// sync of any kind of resource; earlier facts are kept by the caller).
+pub fn set_not_ready(
+    conditions: &mut Vec<Condition>,
+    reason: Reason,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    set_condition(
+        conditions,
+        condition(READY, false, reason, message, generation, now),
+    );
+}
+
 /// Replaces the condition of the same type; `lastTransitionTime` moves only when the status
 /// flips (cert-manager/Kubernetes API conventions).
 pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition) {

@@ -2,62 +2,28 @@
 //! how a failed connection write is retried, and what the status records of secret-looking
 //! `extraOptions`.
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::{Value, json};
-use sso_operator::auth0::{Auth0Client, Auth0Config, RetryTiming};
+use sso_operator::auth0::Auth0Client;
 use sso_operator::crd::SsoConnection;
-use sso_operator::emulator::admin::AdminClient;
-use sso_operator::emulator::{
-    self, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, RunningEmulator,
-};
 use sso_operator::offline::{Manifests, load_manifests};
 use sso_operator::reconcile::{self, Action, SyncError, SyncOptions, Tenant};
-use sso_operator::secret::SecretString;
-use url::Url;
+
+#[path = "support/emulator.rs"]
+mod support;
+
+use support::Emulator;
 
 const NAME: &str = "acme-azure";
 
-struct Emulator {
-    running: RunningEmulator,
-    admin: AdminClient,
+trait Steer {
+    async fn add_fault(&self, rule: Value);
+    async fn count(&self, key: &str) -> u64;
+    async fn connection(&self) -> Value;
 }
 
-impl Emulator {
-    async fn start() -> Emulator {
-        let running = emulator::start(EmulatorConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            ..EmulatorConfig::default()
-        })
-        .await
-        .expect("emulator starts");
-        Emulator {
-            admin: AdminClient::new(running.base_url()),
-            running,
-        }
-    }
-
-    /// A client with test-sized waits.
-    fn client(&self) -> Auth0Client {
-        let base = Url::parse(&self.running.base_url()).expect("url");
-        let mut config = Auth0Config::new(
-            base,
-            DEFAULT_CLIENT_ID,
-            SecretString::new(DEFAULT_CLIENT_SECRET),
-        );
-        config.rate_per_second = 1000.0;
-        config.burst = 100;
-        config.timing = RetryTiming {
-            backoff_base: Duration::from_millis(10),
-            backoff_cap: Duration::from_millis(50),
-            min_rate_limit_wait: Duration::from_millis(10),
-            max_rate_limit_wait: Duration::from_secs(3),
-        };
-        Auth0Client::new(config).expect("client")
-    }
-
+impl Steer for Emulator {
     async fn add_fault(&self, rule: Value) {
         self.admin
             .add_fault(rule)
@@ -298,17 +264,17 @@ async fn secret_looking_extra_options_never_reach_the_status_and_a_second_sync_w
     assert!(emulator.connection().await["options"]["idpPassword"] == "extra-password-value");
 }
 
-impl Emulator {
-    /// `METHOD path` of the Management API calls after `since` (the token call excluded).
-    async fn api_calls_since(&self, since: u64) -> (Vec<String>, u64) {
-        let calls = self.admin.calls_since(since).await.expect("calls");
-        let last = calls.iter().map(|c| c.seq).max().unwrap_or(since);
-        let api = calls
-            .iter()
-            .filter(|c| c.path.starts_with("/api/v2"))
-            .map(|c| format!("{} {}", c.method, c.path))
-            .collect();
-        (api, last)
+trait Dashboard {
+    async fn calls_and_seq(&self, since: u64) -> (Vec<String>, u64);
+    async fn dashboard_edit(&self, client: &Auth0Client, key: &str, value: Value);
+}
+
+impl Dashboard for Emulator {
+    /// `METHOD path` of the Management API calls after `since` (the token call excluded), and
+    /// the latest sequence number.
+    async fn calls_and_seq(&self, since: u64) -> (Vec<String>, u64) {
+        let last = self.seq().await.max(since);
+        (self.api_calls_since(since).await, last)
     }
 
     /// Changes one option of the stored connection as the Dashboard would (a PATCH of the
@@ -372,10 +338,10 @@ async fn a_new_connection_costs_one_post_and_a_lost_reply_no_duplicate() {
     let emulator = Emulator::start().await;
     let client = emulator.client();
     let (sources, res) = manifests(json!({"debug": false}));
-    let (_, seq) = emulator.api_calls_since(0).await;
+    let (_, seq) = emulator.calls_and_seq(0).await;
     let created = sync(&client, &res, &sources).await.expect("created");
     assert_eq!(created.action, Action::Created);
-    let (calls, seq) = emulator.api_calls_since(seq).await;
+    let (calls, seq) = emulator.calls_and_seq(seq).await;
     assert_eq!(calls, ["POST /api/v2/connections"], "a create is one call");
 
     // The status with the id was lost: the POST meets a 409, the name is looked up, the
@@ -383,7 +349,7 @@ async fn a_new_connection_costs_one_post_and_a_lost_reply_no_duplicate() {
     let again = sync(&client, &res, &sources).await.expect("found again");
     assert_eq!(again.action, Action::Unchanged);
     assert_eq!(again.connection_id, created.connection_id);
-    let (calls, _) = emulator.api_calls_since(seq).await;
+    let (calls, _) = emulator.calls_and_seq(seq).await;
     assert_eq!(
         calls,
         ["POST /api/v2/connections", "GET /api/v2/connections"],
@@ -411,12 +377,12 @@ async fn a_listing_finds_drift_without_a_call_per_unchanged_connection() {
     ));
 
     let listed = listing(&client).await;
-    let (_, seq) = emulator.api_calls_since(0).await;
+    let (_, seq) = emulator.calls_and_seq(0).await;
     let same = sync_with(&client, &res, &sources, Some(listed))
         .await
         .expect("in sync");
     assert_eq!(same.action, Action::Unchanged);
-    let (calls, seq) = emulator.api_calls_since(seq).await;
+    let (calls, seq) = emulator.calls_and_seq(seq).await;
     assert!(
         calls.is_empty(),
         "an unchanged listed connection cost {calls:?}"
@@ -428,12 +394,12 @@ async fn a_listing_finds_drift_without_a_call_per_unchanged_connection() {
         .dashboard_edit(&client, "dashboardOnly", json!("kept"))
         .await;
     let listed = listing(&client).await;
-    let (_, seq2) = emulator.api_calls_since(seq).await;
+    let (_, seq2) = emulator.calls_and_seq(seq).await;
     let repaired = sync_with(&client, &res, &sources, Some(listed))
         .await
         .expect("repaired");
     assert_eq!(repaired.action, Action::Updated);
-    let (calls, seq) = emulator.api_calls_since(seq2).await;
+    let (calls, seq) = emulator.calls_and_seq(seq2).await;
     assert_eq!(
         calls
             .iter()
@@ -461,7 +427,7 @@ async fn a_listing_finds_drift_without_a_call_per_unchanged_connection() {
         .await
         .expect("checked");
     assert_eq!(checked.action, Action::Unchanged);
-    let (calls, _) = emulator.api_calls_since(seq).await;
+    let (calls, _) = emulator.calls_and_seq(seq).await;
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert!(
         calls[0].starts_with("GET /api/v2/connections/"),
@@ -490,16 +456,16 @@ async fn presentation_reaches_auth0_and_then_costs_nothing() {
     assert_eq!(stored["display_name"], "Acme (Entra ID)");
     assert_eq!(stored["show_as_button"], false);
 
-    let (_, seq) = emulator.api_calls_since(0).await;
+    let (_, seq) = emulator.calls_and_seq(0).await;
     let again = sync(&client, &res, &sources).await.expect("in sync");
     assert_eq!(again.action, Action::Unchanged);
     let listed = listing(&client).await;
-    let (_, seq) = emulator.api_calls_since(seq).await;
+    let (_, seq) = emulator.calls_and_seq(seq).await;
     let listed_again = sync_with(&client, &res, &sources, Some(listed))
         .await
         .expect("in sync");
     assert_eq!(listed_again.action, Action::Unchanged);
-    let (calls, seq) = emulator.api_calls_since(seq).await;
+    let (calls, seq) = emulator.calls_and_seq(seq).await;
     assert!(calls.is_empty(), "{calls:?}");
 
     // The Dashboard renames it: reverted with the options left as they are.
@@ -514,13 +480,13 @@ async fn presentation_reaches_auth0_and_then_costs_nothing() {
         )
         .await
         .expect("renamed");
-    let (_, seq) = emulator.api_calls_since(seq).await;
+    let (_, seq) = emulator.calls_and_seq(seq).await;
     let reverted = sync(&client, &res, &sources).await.expect("reverted");
     assert_eq!(reverted.action, Action::Updated);
     assert_eq!(
         emulator.connection().await["display_name"],
         "Acme (Entra ID)"
     );
-    let (calls, _) = emulator.api_calls_since(seq).await;
+    let (calls, _) = emulator.calls_and_seq(seq).await;
     assert_eq!(calls.len(), 2, "GET + PATCH: {calls:?}");
 }

@@ -22,26 +22,37 @@ pub(super) async fn set_finalizer(
     name: &str,
     present: bool,
 ) -> Result<(), kube::Error> {
+    set_finalizer_of(api, obj, name, FINALIZER, present).await
+}
+
+/// Adds or removes `finalizer` on any of the operator's resources, guarded by the
+/// resourceVersion read.
+pub(super) async fn set_finalizer_of<K>(
+    api: &Api<K>,
+    obj: &K,
+    name: &str,
+    finalizer: &str,
+    present: bool,
+) -> Result<(), kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut list: Vec<String> = obj
+        .finalizers()
+        .iter()
+        .filter(|f| *f != finalizer)
+        .cloned()
+        .collect();
+    if present {
+        list.push(finalizer.to_string());
+    }
     let patch = json!({"metadata": {
-        "finalizers": finalizers_with(obj, present),
+        "finalizers": list,
         "resourceVersion": obj.resource_version(),
     }});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
     Ok(())
-}
-
-fn finalizers_with(obj: &SsoConnection, present: bool) -> Vec<String> {
-    let mut list: Vec<String> = obj
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
-    if present {
-        list.push(FINALIZER.to_string());
-    }
-    list
 }
 
 /// What deleting the resource did in Auth0.

@@ -16,10 +16,10 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 
 use super::certificate::is_ours;
 use super::dereference::{namespace_facts, tenant_for};
+use super::finalizer::set_finalizer_of;
 use super::report::{publish_event as publish, write_status};
 use super::watches::NoSharedPause;
 use super::{Context, ControllerError, FIELD_MANAGER, MANAGED_LABEL, backoff, jittered};
@@ -271,26 +271,7 @@ async fn set_finalizer(
     obj: &SamlApplication,
     present: bool,
 ) -> Result<(), kube::Error> {
-    let mut list: Vec<String> = obj
-        .finalizers()
-        .iter()
-        .filter(|f| *f != APP_FINALIZER)
-        .cloned()
-        .collect();
-    if present {
-        list.push(APP_FINALIZER.to_string());
-    }
-    let patch = json!({"metadata": {
-        "finalizers": list,
-        "resourceVersion": obj.resource_version(),
-    }});
-    api.patch(
-        &obj.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(())
+    set_finalizer_of(api, obj, &obj.name_any(), APP_FINALIZER, present).await
 }
 
 /// On deletion: Delete deletes the application when its whole marker is this resource's;

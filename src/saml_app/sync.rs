@@ -297,16 +297,12 @@ pub fn failed_status(
 ) -> SamlApplicationStatus {
     let mut status = res.status.clone().unwrap_or_default();
     status.observed_generation = res.metadata.generation;
-    status::set_condition(
+    status::set_not_ready(
         &mut status.conditions,
-        status::condition(
-            READY,
-            false,
-            err.reason(),
-            &err.to_string(),
-            res.metadata.generation,
-            now,
-        ),
+        err.reason(),
+        &err.to_string(),
+        res.metadata.generation,
+        now,
     );
     status
 }

@@ -398,7 +398,7 @@ async fn scim_secret(env: &Env, ns: &str) -> Result<(String, String), String> {
 }
 
 /// Management API writes (not GET) after `seq`.
-async fn writes_since(emulator: &Emulator, seq: u64) -> Result<Vec<String>, String> {
+pub(super) async fn writes_since(emulator: &Emulator, seq: u64) -> Result<Vec<String>, String> {
     let calls = emulator.calls_since(seq).await?;
     Ok(calls
         .as_array()

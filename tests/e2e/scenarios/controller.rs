@@ -72,11 +72,23 @@ pub(crate) async fn wait_ready(
     status: &str,
     reason: &str,
 ) -> Result<Value, String> {
+    wait_ready_of(env, "ssoconnection", ns, name, status, reason).await
+}
+
+/// [`wait_ready`] for any of the operator's kinds (`ssoconnection`, `samlapplication`).
+pub(crate) async fn wait_ready_of(
+    env: &Env,
+    kind: &str,
+    ns: &str,
+    name: &str,
+    status: &str,
+    reason: &str,
+) -> Result<Value, String> {
     wait_for(
-        &format!("{ns}/{name} Ready={status} {reason}"),
+        &format!("{kind} {ns}/{name} Ready={status} {reason}"),
         READY_TIMEOUT,
         || async {
-            let obj = env.get_json("ssoconnection", ns, name).await?;
+            let obj = env.get_json(kind, ns, name).await?;
             let cond = ready_condition(&obj).ok_or("no Ready condition yet")?;
             let current = obj["metadata"]["generation"] == obj["status"]["observedGeneration"];
             if cond["status"] == status && cond["reason"] == reason && current {

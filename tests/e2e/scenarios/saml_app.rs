@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sso_operator::metadata::sp::parse_sp_metadata;
 
+use super::b2b::writes_since;
 use crate::env::{Emulator, Env, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -40,19 +41,6 @@ async fn stored(emulator: &Emulator, id: &str) -> Result<Value, String> {
         .await
         .map_err(|e| e.to_string())?
         .ok_or(format!("application {id} is not in Auth0"))
-}
-
-async fn writes_since(emulator: &Emulator, seq: u64) -> Result<Vec<String>, String> {
-    let calls = emulator.calls_since(seq).await?;
-    Ok(calls
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| {
-            c["method"] != "GET" && c["path"].as_str().is_some_and(|p| p.starts_with("/api/v2"))
-        })
-        .map(|c| format!("{} {}", c["method"], c["path"]))
-        .collect())
 }
 
 /// The whole "Done means" of the SamlApplication issue on the real API server (without the
@@ -307,24 +295,5 @@ async fn wait_ready_app(
     status: &str,
     reason: &str,
 ) -> Result<Value, String> {
-    wait_for(
-        &format!("{ns}/{name} Ready={status} {reason}"),
-        TIMEOUT,
-        || async {
-            let obj = env.get_json("samlapplication", ns, name).await?;
-            let cond = crate::env::ready_condition(&obj).ok_or("no Ready condition yet")?;
-            if cond["status"] == status
-                && cond["reason"] == reason
-                && obj["metadata"]["generation"] == obj["status"]["observedGeneration"]
-            {
-                Ok(obj)
-            } else {
-                Err(format!(
-                    "Ready {} {}: {}",
-                    cond["status"], cond["reason"], cond["message"]
-                ))
-            }
-        },
-    )
-    .await
+    super::controller::wait_ready_of(env, "samlapplication", ns, name, status, reason).await
 }
