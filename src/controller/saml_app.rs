@@ -12,8 +12,10 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
@@ -43,17 +45,40 @@ pub(super) async fn run_saml_application_controller(
     shutdown: impl std::future::Future<Output = ()> + Clone + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let (apps, maps): (Api<SamlApplication>, Api<ConfigMap>) = match &namespace {
-        Some(ns) => (
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client, ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client)),
+    let apps: Api<SamlApplication> = match &namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
     };
-    Controller::new(apps, watcher::Config::default().any_semantic())
-        .owns(
-            maps,
-            watcher::Config::default().labels(&format!("{MANAGED_LABEL}=sso-operator")),
+    let controller = Controller::new(apps, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    // The SP metadata ConfigMaps the applications reference (metadata only): an edit
+    // re-reconciles the applications naming it. The operator's own `<name>-idp-metadata`
+    // ConfigMaps map to nothing (their write would only cost another Auth0 read); a deleted
+    // one is written again at the next resync.
+    let metadata_only: Api<PartialObjectMeta<ConfigMap>> = match &namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    controller
+        .watches(
+            metadata_only,
+            watcher::Config::default().any_semantic(),
+            move |cm: PartialObjectMeta<ConfigMap>| {
+                let ns = cm.namespace();
+                let name = cm.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|a| {
+                        a.namespace() == ns
+                            && a.spec
+                                .sp_metadata
+                                .as_ref()
+                                .is_some_and(|m| m.config_map_ref.name == name)
+                    })
+                    .map(|a| ObjectRef::from_obj(&*a))
+                    .collect::<Vec<_>>()
+            },
         )
         .trigger_backoff(NoSharedPause)
         .graceful_shutdown_on(shutdown)

@@ -172,6 +172,32 @@ pub async fn saml_application_hands_the_idp_side_to_the_sp_administrator(
     })?;
     wait_ready_app(env, ns, "salesforce", "True", "Synced").await?;
 
+    // The SP moves its ACS: an edit of the metadata ConfigMap reaches Auth0; the old ACS the
+    // operator had added is replaced, the other callback stays.
+    let moved = format!("{}/moved", sp.acs().location);
+    let edited_xml = xml.replace(
+        &format!("Location=\"{}\"", sp.acs().location),
+        &format!("Location=\"{moved}\""),
+    );
+    if edited_xml == xml {
+        return Err("the fixture's ACS location was not found to edit".into());
+    }
+    apply(env, ns, vec![config_map("salesforce-sp", &edited_xml)]).await?;
+    wait_for("the moved ACS reaches Auth0", TIMEOUT, || async {
+        let now = stored(&emulator, &id).await?;
+        if now["callbacks"] == json!(["https://other.example/cb", moved])
+            && now["addons"]["samlp"]["recipient"] == moved.as_str()
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "callbacks {} recipient {}",
+                now["callbacks"], now["addons"]["samlp"]["recipient"]
+            ))
+        }
+    })
+    .await?;
+
     // A restart writes nothing.
     let seq = emulator.last_seq().await?;
     operator.restart().await?;
