@@ -605,7 +605,10 @@ mod tests {
     #[test]
     fn an_unusable_sp_document_is_reported_as_sp_metadata() {
         let mut bad = args("", OutputFormat::Table);
-        bad.file = PathBuf::from(FIXTURES).join("../sp-metadata/no-post-acs.xml");
+        bad.file = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/sp-metadata/no-post-acs.xml"
+        ));
         let (stdout, stderr, code) = inspect(&bad, now());
         assert_eq!((code, stdout.as_str()), (2, ""));
         assert!(stderr.contains("is not usable SP metadata: the SPSSODescriptor of https://legacy.fabrikam.test/shibboleth-sp has no AssertionConsumerService with the HTTP-POST binding"), "{stderr}");
