@@ -79,9 +79,24 @@ fn a0deploy() -> PathBuf {
     path
 }
 
-/// The last lines of a program's output, for failure messages.
+/// The last lines of a program's output, for failure messages, without the colour codes
+/// deploy-cli's logger always writes.
 fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ parameters final-letter
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    let lines: Vec<&str> = plain.lines().collect();
     lines[lines.len().saturating_sub(60)..].join("\n")
 }
 
@@ -101,8 +116,6 @@ async fn deploy_cli(bin: &Path, dir: &Path, ca_file: &Path, args: &[&str]) -> Ru
         .current_dir(dir)
         .env_clear()
         .env("NODE_EXTRA_CA_CERTS", ca_file)
-        .env("FORCE_COLOR", "0")
-        .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .kill_on_drop(true);
     for keep in ["PATH", "HOME", "TMPDIR"] {
