@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need (idempotent; the Go
-# builds of kube-apiserver, kubectl, etcd and helm are cached, docs/TESTENV.md), checks
+# builds of kube-apiserver, kubectl, etcd and helm and the npm install of auth0-deploy-cli are
+# cached, docs/TESTENV.md), checks
 # formatting and lints, then runs unit, emulator, client, contract, chart, GitOps, monitoring
 # and end-to-end tests against a real kube-apiserver 1.37 + etcd, and a smoke subset of the
 # end-to-end tests against the oldest supported release (1.33).
@@ -12,6 +13,9 @@ OLDEST_KUBE_VERSION=1.33.13
 SSO_KUBE_APISERVER="$(scripts/install-testenv.sh | tail -n 1)"
 export SSO_KUBE_APISERVER
 OLDEST_APISERVER="$(SSO_KUBE_VERSION=$OLDEST_KUBE_VERSION scripts/install-testenv.sh | tail -n 1)"
+# Auth0's own configuration-as-code tool, run against the emulator by tests/deploy_cli.rs.
+SSO_A0DEPLOY="$(scripts/install-deploy-cli.sh | tail -n 1)"
+export SSO_A0DEPLOY
 command -v python3 >/dev/null || { echo "python3 is needed for the fixture generators" >&2; exit 1; }
 
 echo "== cargo fmt --check"

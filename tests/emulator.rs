@@ -215,7 +215,7 @@ async fn token_endpoint_accepts_form_json_and_basic_credentials() {
         assert_eq!(reply.body["expires_in"], 86400);
         assert_eq!(
             reply.body["scope"],
-            "read:connections create:connections update:connections delete:connections read:connections_options update:connections_options read:organizations read:organization_connections create:organization_connections update:organization_connections delete:organization_connections read:scim_config create:scim_config update:scim_config delete:scim_config read:scim_token create:scim_token delete:scim_token create:organizations delete:organizations read:clients create:clients update:clients delete:clients read:signing_keys"
+            "read:connections create:connections update:connections delete:connections read:connections_options update:connections_options read:organizations read:organization_connections create:organization_connections update:organization_connections delete:organization_connections read:scim_config create:scim_config update:scim_config delete:scim_config read:scim_token create:scim_token delete:scim_token create:organizations delete:organizations read:clients create:clients update:clients delete:clients read:signing_keys read:directory_provisionings"
         );
     }
     let token = form.body["access_token"].as_str().unwrap();

@@ -78,6 +78,9 @@ pub struct Auth0Config {
     pub max_retries: u32,
     /// Backoff and 429 wait bounds.
     pub timing: RetryTiming,
+    /// PEM CA certificates trusted for the base URL in addition to the built-in roots: the
+    /// test CA of an emulator serving HTTPS (docs/AUTH0_API.md §12). `None` in production.
+    pub extra_root_certificates: Option<String>,
 }
 
 /// Why the Auth0 settings cannot be used.
@@ -134,6 +137,7 @@ impl Auth0Config {
             request_timeout: Duration::from_secs(15),
             max_retries: 3,
             timing: RetryTiming::default(),
+            extra_root_certificates: None,
         }
     }
 
@@ -403,9 +407,21 @@ impl Auth0Client {
                 config.rate_per_second
             ))
         })?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("sso-operator/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout);
+        if let Some(pem) = &config.extra_root_certificates {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .ok()
+                .filter(|certs| !certs.is_empty())
+                .ok_or_else(|| {
+                    config_error("the extra root certificates are not a PEM bundle".into())
+                })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
             .build()
             .map_err(|e| config_error(format!("cannot build the HTTP client: {e}")))?;
         let api_base = extend_path(&config.base_url, &["api", "v2"]);

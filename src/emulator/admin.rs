@@ -52,9 +52,15 @@ pub struct AdminClient {
 impl AdminClient {
     /// A client of the emulator at `base_url` (`http://127.0.0.1:PORT`).
     pub fn new(base_url: impl Into<String>) -> Self {
+        Self::with_http(base_url, reqwest::Client::new())
+    }
+
+    /// A client of the emulator at `base_url` through `http`: for an emulator serving HTTPS,
+    /// a client that trusts its CA.
+    pub fn with_http(base_url: impl Into<String>, http: reqwest::Client) -> Self {
         AdminClient {
             base_url: base_url.into().trim_end_matches('/').to_string(),
-            http: reqwest::Client::new(),
+            http,
         }
     }
 

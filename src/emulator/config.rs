@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::faults::FaultRule;
+use super::tls::TlsSettings;
 
 /// Client id of the default machine-to-machine client.
 pub const DEFAULT_CLIENT_ID: &str = "sso-operator-emulator";
@@ -58,9 +59,14 @@ pub const APPLICATION_SCOPES: [&str; 5] = [
     "read:signing_keys",
 ];
 
+/// The scope of `GET /api/v2/connections-directory-provisionings`, which `auth0-deploy-cli`
+/// reads on every import and export (docs/AUTH0_API.md §12).
+pub const DIRECTORY_PROVISIONING_SCOPE: &str = "read:directory_provisionings";
+
 /// Everything the default client is granted: the operator's scopes, the organization, SCIM
-/// and application ones, and creating and deleting organizations so that tests can set them
-/// up through the Management API.
+/// and application ones, creating and deleting organizations so that tests can set them
+/// up through the Management API, and reading directory provisioning configurations so that
+/// `auth0-deploy-cli` can run with it.
 pub fn default_client_scopes() -> Vec<String> {
     ALL_SCOPES
         .iter()
@@ -68,6 +74,7 @@ pub fn default_client_scopes() -> Vec<String> {
         .chain(SCIM_SCOPES.iter())
         .chain(["create:organizations", "delete:organizations"].iter())
         .chain(APPLICATION_SCOPES.iter())
+        .chain([DIRECTORY_PROVISIONING_SCOPE].iter())
         .map(|s| s.to_string())
         .collect()
 }
@@ -293,6 +300,9 @@ pub struct EmulatorConfig {
     pub deletion_lag_ms: u64,
     /// Documents served for `options.metadataUrl`, keyed by URL.
     pub metadata_urls: BTreeMap<String, String>,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP; the base URL is then
+    /// `https://localhost:PORT` for a loopback address.
+    pub tls: Option<TlsSettings>,
 }
 
 impl fmt::Debug for EmulatorConfig {
@@ -321,6 +331,7 @@ impl fmt::Debug for EmulatorConfig {
                 "metadata_urls",
                 &self.metadata_urls.keys().collect::<Vec<_>>(),
             )
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -347,6 +358,7 @@ impl Default for EmulatorConfig {
             latency_ms: 0,
             deletion_lag_ms: 0,
             metadata_urls: BTreeMap::new(),
+            tls: None,
         }
     }
 }
@@ -549,6 +561,13 @@ pub struct EmulatorArgs {
     /// (timing unconfirmed; 0 = off).
     #[arg(long, env = "AUTH0_EMULATOR_DELETION_LAG_MS", default_value_t = 0)]
     pub deletion_lag_ms: u64,
+    /// PEM certificate (chain) to serve HTTPS with; needs `--tls-key`. The base URL is then
+    /// `https://localhost:PORT` for a loopback address.
+    #[arg(long, env = "AUTH0_EMULATOR_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "AUTH0_EMULATOR_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl EmulatorArgs {
@@ -587,6 +606,11 @@ impl EmulatorArgs {
                 })?
             }
         };
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSettings::from_files(cert, key)?),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
         Ok(EmulatorConfig {
             listen: self.listen,
             domain: self.domain,
@@ -607,6 +631,7 @@ impl EmulatorArgs {
             latency_ms: self.latency_ms,
             deletion_lag_ms: self.deletion_lag_ms,
             metadata_urls,
+            tls,
         })
     }
 }
@@ -644,7 +669,7 @@ mod tests {
     fn the_default_client_gets_the_operator_organization_scim_and_application_scopes() {
         let clients = EmulatorConfig::default().clients();
         let scopes = &clients[0].scopes;
-        assert_eq!(scopes.len(), 6 + 5 + 7 + 2 + 5);
+        assert_eq!(scopes.len(), 6 + 5 + 7 + 2 + 5 + 1);
         assert!(!scopes.iter().any(|s| s == "read:client_keys"));
         for scope in ALL_SCOPES
             .iter()
@@ -652,6 +677,7 @@ mod tests {
             .chain(SCIM_SCOPES.iter())
             .chain(["create:organizations", "delete:organizations"].iter())
             .chain(APPLICATION_SCOPES.iter())
+            .chain([DIRECTORY_PROVISIONING_SCOPE].iter())
         {
             assert!(scopes.iter().any(|s| s == scope), "{scope}");
         }

@@ -7,7 +7,9 @@
 //! `/__emulator/` admin API, with the typed [`admin::AdminClient`]. Connection resets are
 //! produced by a listener whose streams can be killed from a layer ([`ConnHandle`]): the
 //! stream then fails every read and write with `SO_LINGER 0`, hyper drops the connection and
-//! the client sees a reset instead of a response.
+//! the client sees a reset instead of a response. With [`EmulatorConfig::tls`] it serves HTTPS
+//! on the same streams ([`TlsSettings`]), so that clients which only speak HTTPS to a tenant
+//! domain can be pointed at it.
 
 pub mod admin;
 mod apps;
@@ -26,6 +28,7 @@ mod scim_store;
 mod signing_keys;
 mod state;
 mod store;
+mod tls;
 mod token;
 mod validate;
 
@@ -45,15 +48,17 @@ use tokio::task::JoinHandle;
 
 pub use config::{
     ALL_SCOPES, APPLICATION_SCOPES, ClientSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
-    EmulatorArgs, EmulatorConfig, ORGANIZATION_SCOPES, RateLimit, RuntimeKnobs, SCIM_SCOPES,
-    TenantProfile, default_client_scopes,
+    DIRECTORY_PROVISIONING_SCOPE, EmulatorArgs, EmulatorConfig, ORGANIZATION_SCOPES, RateLimit,
+    RuntimeKnobs, SCIM_SCOPES, TenantProfile, default_client_scopes,
 };
 pub use faults::{FaultKind, FaultRule, FaultRuleSpec, Phase, Trigger};
 pub use layers::call_log::CallRecord;
+pub use tls::TlsSettings;
 
 /// An emulator serving on a local port until [`RunningEmulator::shutdown`].
 pub struct RunningEmulator {
     addr: SocketAddr,
+    tls: bool,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
@@ -67,9 +72,10 @@ impl std::fmt::Debug for RunningEmulator {
 }
 
 impl RunningEmulator {
-    /// `http://127.0.0.1:PORT`: the API base URL (audience `{base_url}/api/v2/`).
+    /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` when serving TLS: the API base URL
+    /// (audience `{base_url}/api/v2/`).
     pub fn base_url(&self) -> String {
-        base_url_for(self.addr)
+        base_url_for(self.addr, self.tls)
     }
 
     /// The bound address.
@@ -84,15 +90,22 @@ impl RunningEmulator {
     }
 }
 
-fn base_url_for(addr: SocketAddr) -> String {
-    let host = if addr.ip().is_unspecified() {
+/// Over TLS an IPv4 loopback or unspecified address is named `localhost`, the name a test
+/// certificate is made for and the one real clients are given as the tenant domain
+/// (`AUTH0_DOMAIN=localhost:PORT`); other addresses stay literal.
+fn base_url_for(addr: SocketAddr, tls: bool) -> String {
+    let ip = addr.ip();
+    let host = if tls && ip.is_ipv4() && (ip.is_loopback() || ip.is_unspecified()) {
+        "localhost".to_string()
+    } else if ip.is_unspecified() {
         "127.0.0.1".to_string()
     } else if addr.is_ipv6() {
-        format!("[{}]", addr.ip())
+        format!("[{ip}]")
     } else {
-        addr.ip().to_string()
+        ip.to_string()
     };
-    format!("http://{host}:{}", addr.port())
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{host}:{}", addr.port())
 }
 
 /// Binds `config.listen` (port 0 allowed) and serves on the current tokio runtime.
@@ -103,14 +116,30 @@ pub async fn start(config: EmulatorConfig) -> io::Result<RunningEmulator> {
         .map_err(io::Error::other)?;
     let certificates = pem::TenantCertificates::generate(&config.domain)
         .map_err(|e| io::Error::other(format!("tenant certificates: {e}")))?;
+    let tls_config = match &config.tls {
+        Some(settings) => Some(
+            settings
+                .server_config()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+        ),
+        None => None,
+    };
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let shared = state::Shared::new(&config, base_url_for(addr), keys, certificates)
+    let tls = tls_config.is_some();
+    let shared = state::Shared::new(&config, base_url_for(addr, tls), keys, certificates)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let app = router::app(Arc::new(shared));
     let (stop, stopped) = oneshot::channel::<()>();
+    let listener = match tls_config {
+        Some(tls_config) => KillableListener::Tls {
+            accept: tls::TlsAccept::start(listener, tls_config),
+            addr,
+        },
+        None => KillableListener::Plain(listener),
+    };
     let server = axum::serve(
-        KillableListener(listener),
+        listener,
         app.into_make_service_with_connect_info::<ConnHandle>(),
     )
     .with_graceful_shutdown(async {
@@ -121,29 +150,43 @@ pub async fn start(config: EmulatorConfig) -> io::Result<RunningEmulator> {
             tracing::warn!(error = %e, "auth0-emulator server stopped with an error");
         }
     });
-    Ok(RunningEmulator { addr, stop, task })
+    Ok(RunningEmulator {
+        addr,
+        tls,
+        stop,
+        task,
+    })
 }
 
-/// A TCP listener whose connections a handler can kill.
-struct KillableListener(TcpListener);
+/// A TCP listener, plain or TLS, whose connections a handler can kill.
+enum KillableListener {
+    Plain(TcpListener),
+    Tls {
+        accept: tls::TlsAccept,
+        addr: SocketAddr,
+    },
+}
 
 impl Listener for KillableListener {
-    type Io = KillableStream;
+    type Io = EmulatorStream;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
-            match self.0.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        KillableStream {
-                            inner: stream,
-                            killed: Arc::new(AtomicBool::new(false)),
-                        },
-                        addr,
-                    );
+            let accepted = match self {
+                // The inherent accept, which reports errors (the trait's retries forever).
+                KillableListener::Plain(listener) => {
+                    TcpListener::accept(listener).await.map(|(stream, addr)| {
+                        (EmulatorStream::Plain(KillableStream::new(stream)), addr)
+                    })
                 }
+                KillableListener::Tls { accept, .. } => accept
+                    .next()
+                    .await
+                    .map(|(stream, addr)| (EmulatorStream::Tls(Box::new(stream)), addr)),
+            };
+            match accepted {
+                Ok(accepted) => return accepted,
                 // Out of file descriptors and the like: back off instead of spinning.
                 Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
             }
@@ -151,17 +194,83 @@ impl Listener for KillableListener {
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
+        match self {
+            KillableListener::Plain(listener) => listener.local_addr(),
+            KillableListener::Tls { addr, .. } => Ok(*addr),
+        }
+    }
+}
+
+/// A connection of the emulator: a killable TCP stream, with or without TLS over it.
+enum EmulatorStream {
+    Plain(KillableStream),
+    Tls(Box<tokio_rustls::server::TlsStream<KillableStream>>),
+}
+
+impl EmulatorStream {
+    fn killed(&self) -> &Arc<AtomicBool> {
+        match self {
+            EmulatorStream::Plain(stream) => &stream.killed,
+            EmulatorStream::Tls(stream) => &stream.get_ref().0.killed,
+        }
+    }
+}
+
+impl AsyncRead for EmulatorStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            EmulatorStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            EmulatorStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for EmulatorStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            EmulatorStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            EmulatorStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            EmulatorStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            EmulatorStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            EmulatorStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            EmulatorStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
     }
 }
 
 /// A TCP stream that fails all I/O once killed.
-struct KillableStream {
+pub(crate) struct KillableStream {
     inner: TcpStream,
     killed: Arc<AtomicBool>,
 }
 
 impl KillableStream {
+    fn new(stream: TcpStream) -> Self {
+        let _ = stream.set_nodelay(true);
+        KillableStream {
+            inner: stream,
+            killed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
     fn check(&self) -> io::Result<()> {
         if self.killed.load(Ordering::SeqCst) {
             // Zero linger turns the close into a RST, which clients report as a reset.
@@ -221,6 +330,6 @@ impl ConnHandle {
 
 impl Connected<IncomingStream<'_, KillableListener>> for ConnHandle {
     fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
-        ConnHandle(stream.io().killed.clone())
+        ConnHandle(stream.io().killed().clone())
     }
 }

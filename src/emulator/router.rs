@@ -25,8 +25,8 @@ use super::layers::fault_injection::{delay_api_calls, inject_api_faults, inject_
 use super::layers::rate_limit::limit_rate;
 use super::layers::trailing_slash::trim_trailing_slashes;
 use super::routes::{
-    admin, api_not_found, clients, clients_api, connections, keys, not_found, oauth, organizations,
-    pem, samlp, scim, scim_server,
+    admin, api_not_found, clients, clients_api, connections, directory_provisioning, keys,
+    not_found, oauth, organizations, pem, samlp, scim, scim_server,
 };
 use super::state::Shared;
 
@@ -59,7 +59,8 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
         .layer(from_fn(buffer_body))
 }
 
-/// `/api/v2`: connections and their enabled clients (docs/AUTH0_API.md §3), organizations
+/// `/api/v2`: connections and their enabled clients (docs/AUTH0_API.md §3), the (empty) list of
+/// directory provisioning configurations (§12), organizations
 /// and their enabled connections (§14), SCIM configuration and tokens (§15), applications and
 /// the tenant's signing keys (§16).
 fn management_api(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
@@ -111,6 +112,12 @@ fn management_api(shared: &Arc<Shared>) -> Router<Arc<Shared>> {
         .route(
             "/api/v2/connections/{id}/scim-configuration/tokens/{token_id}",
             any(api_not_found).delete(scim::delete_token),
+        )
+        .route(
+            "/api/v2/connections-directory-provisionings",
+            any(api_not_found)
+                .get(directory_provisioning::list)
+                .head(api_not_found),
         )
         .route(
             "/api/v2/organizations",

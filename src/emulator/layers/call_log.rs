@@ -59,6 +59,9 @@ fn route_template(path: &str) -> &'static str {
         ["", "api", "v2", "keys", "signing"] => "/api/v2/keys/signing",
         ["", "api", "v2", "keys", "signing", _] => "/api/v2/keys/signing/{kid}",
         ["", "api", "v2", "connections"] => "/api/v2/connections",
+        ["", "api", "v2", "connections-directory-provisionings"] => {
+            "/api/v2/connections-directory-provisionings"
+        }
         ["", "api", "v2", "connections", _] => "/api/v2/connections/{id}",
         ["", "api", "v2", "connections", _, "clients"] => "/api/v2/connections/{id}/clients",
         ["", "api", "v2", "connections", _, "scim-configuration"] => {

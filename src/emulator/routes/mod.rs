@@ -1,5 +1,5 @@
 //! The handlers, one file per concern: `/oauth/token`, connections, their enabled clients,
-//! organizations, SCIM configuration and tokens, the SCIM server, applications
+//! directory provisioning configurations, organizations, SCIM configuration and tokens, the SCIM server, applications
 //! (`clients_api`), signing keys, `/pem`, the IdP metadata (`samlp`) and the `/__emulator/`
 //! admin API. What every Management API handler shares lives
 //! here: the bearer token check (an extractor) and the scope check.
@@ -8,6 +8,7 @@ pub(crate) mod admin;
 pub(crate) mod clients;
 pub(crate) mod clients_api;
 pub(crate) mod connections;
+pub(crate) mod directory_provisioning;
 pub(crate) mod keys;
 pub(crate) mod oauth;
 pub(crate) mod organizations;
