@@ -20,7 +20,7 @@ use crate::ownership::{Adoption, Claim, Marker, Owner, read_marker};
 use crate::plan::{self, Desired, Diff, KeyPair, Plan, PlanError, PlanInputs, Refusal};
 use crate::rollover::{self, Candidate};
 use crate::secret::SecretString;
-use crate::status::{self, READY, Reason};
+use crate::status::{self, Reason};
 
 /// Tenant facts that shape the SP-side values in status.
 #[derive(Debug, Clone)]
@@ -1203,16 +1203,11 @@ pub fn synced_status(
         Action::Updated => format!("Updated Auth0 connection: {}", summarize(&synced.diff)),
         _ => "Auth0 connection matches the spec".to_string(),
     };
-    status::set_condition(
+    status::set_synced(
         &mut status.conditions,
-        status::condition(
-            READY,
-            true,
-            Reason::Synced,
-            &message,
-            res.metadata.generation,
-            now,
-        ),
+        &message,
+        res.metadata.generation,
+        now,
     );
     status
 }

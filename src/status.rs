@@ -178,6 +178,20 @@ pub fn condition(
     }
 }
 
+/// Sets `Ready=True`/`Synced` with `message` for `generation` (the status of a successful
+/// sync of any kind of resource).
+pub fn set_synced(
+    conditions: &mut Vec<Condition>,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    set_condition(
+        conditions,
+        condition(READY, true, Reason::Synced, message, generation, now),
+    );
+}
+
 /// Sets `Ready=False` with `reason` and `message` for `generation` (the status of a failed
 /// sync of any kind of resource; earlier facts are kept by the caller).
 pub fn set_not_ready(

@@ -5,14 +5,17 @@ use std::net::SocketAddr;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
-use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sso_operator::certs::Certificate;
 use sso_operator::emulator::{
-    self, ClientSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, RateLimit,
-    RunningEmulator,
+    ClientSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, RateLimit,
 };
+
+#[path = "support/emu_http.rs"]
+mod emu_http;
+
+use emu_http::Emu;
 
 const JSON_UTF8: &str = "application/json; charset=utf-8";
 const OKTA_SHA1: &str = "4b53172957fc1b59fd11530518ef16ad9d7914dc";
@@ -42,20 +45,6 @@ fn saml_options() -> Value {
     })
 }
 
-struct Emu {
-    running: RunningEmulator,
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-    raw: String,
-}
-
 fn config() -> EmulatorConfig {
     EmulatorConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -76,84 +65,6 @@ fn narrow_client() -> ClientSpec {
 }
 
 impl Emu {
-    async fn start(config: EmulatorConfig) -> Emu {
-        let running = emulator::start(config).await.unwrap();
-        let base = running.base_url();
-        let mut emu = Emu {
-            running,
-            http: reqwest::Client::new(),
-            base,
-            token: String::new(),
-        };
-        emu.token = emu
-            .token_for(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-            .await;
-        emu
-    }
-
-    fn audience(&self) -> String {
-        format!("{}/api/v2/", self.base)
-    }
-
-    async fn token_for(&self, id: &str, secret: &str) -> String {
-        let reply = self
-            .http
-            .post(format!("{}/oauth/token", self.base))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", id),
-                ("client_secret", secret),
-                ("audience", &self.audience()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(reply.status(), 200);
-        let body: Value = reply.json().await.unwrap();
-        body["access_token"].as_str().unwrap().to_string()
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let raw = resp.text().await.unwrap();
-        let body = if raw.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&raw).unwrap()
-        };
-        Reply {
-            status,
-            headers,
-            body,
-            raw,
-        }
-    }
-
-    async fn call_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        self.send(req).await
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        self.call_as(&self.token, method, path, body).await
-    }
-
-    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        self.send(req).await
-    }
-
     async fn create(&self, name: &str) -> Value {
         let reply = self
             .call(

@@ -4,29 +4,16 @@
 
 use std::net::SocketAddr;
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{Value, json};
-use sso_operator::emulator::admin::AdminClient;
-use sso_operator::emulator::{
-    self, ClientSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, RunningEmulator,
-};
+use sso_operator::emulator::{ClientSpec, EmulatorConfig};
+
+#[path = "support/emu_http.rs"]
+mod emu_http;
+
+use emu_http::{Emu, Reply};
 
 const SCIM_JSON: &str = "application/scim+json; charset=utf-8";
-
-struct Emu {
-    _running: RunningEmulator,
-    http: reqwest::Client,
-    base: String,
-    token: String,
-    admin: AdminClient,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-    raw: String,
-}
 
 fn config() -> EmulatorConfig {
     EmulatorConfig {
@@ -41,73 +28,6 @@ fn config() -> EmulatorConfig {
 }
 
 impl Emu {
-    async fn start() -> Emu {
-        let running = emulator::start(config()).await.unwrap();
-        let base = running.base_url();
-        let mut emu = Emu {
-            admin: AdminClient::new(base.clone()),
-            _running: running,
-            http: reqwest::Client::new(),
-            base,
-            token: String::new(),
-        };
-        emu.token = emu
-            .token_for(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-            .await;
-        emu
-    }
-
-    async fn token_for(&self, id: &str, secret: &str) -> String {
-        let reply = self
-            .http
-            .post(format!("{}/oauth/token", self.base))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", id),
-                ("client_secret", secret),
-                ("audience", &format!("{}/api/v2/", self.base)),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(reply.status(), 200);
-        let body: Value = reply.json().await.unwrap();
-        body["access_token"].as_str().unwrap().to_string()
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let raw = resp.text().await.unwrap();
-        let body = if raw.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&raw).unwrap()
-        };
-        Reply {
-            status,
-            headers,
-            body,
-            raw,
-        }
-    }
-
-    async fn call_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        self.send(req).await
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        self.call_as(&self.token, method, path, body).await
-    }
-
     /// A connection inserted verbatim through the admin API; its id.
     async fn connection(&self, name: &str, strategy: &str) -> String {
         let stored = self
@@ -184,7 +104,7 @@ fn is_id(id: &Value, prefix: &str) -> bool {
 
 #[tokio::test]
 async fn organizations_are_created_read_by_id_and_name_refused_when_taken_and_deleted() {
-    let emu = Emu::start().await;
+    let emu = Emu::start(config()).await;
     let created = emu
         .create_org(
             json!({"name": "acme", "display_name": "Acme Corp", "metadata": {"tier": "gold"}}),
@@ -283,7 +203,7 @@ async fn organizations_are_created_read_by_id_and_name_refused_when_taken_and_de
 
 #[tokio::test]
 async fn organizations_list_as_arrays_offset_pages_with_totals_and_checkpoint_pages() {
-    let emu = Emu::start().await;
+    let emu = Emu::start(config()).await;
     let mut ids = Vec::new();
     for name in ["charlie", "alpha", "bravo"] {
         ids.push(emu.create_org(json!({ "name": name })).await["id"].clone());
@@ -359,7 +279,7 @@ async fn organizations_list_as_arrays_offset_pages_with_totals_and_checkpoint_pa
 
 #[tokio::test]
 async fn enabled_connections_are_added_listed_updated_and_removed_one_by_one() {
-    let emu = Emu::start().await;
+    let emu = Emu::start(config()).await;
     let okta = emu.connection("okta-sso", "samlp").await;
     let entra = emu.connection("entra-sso", "waad").await;
     let org = emu.create_org(json!({"name": "acme"})).await["id"]
@@ -516,7 +436,7 @@ async fn enabled_connections_are_added_listed_updated_and_removed_one_by_one() {
 
 #[tokio::test]
 async fn each_new_endpoint_needs_its_own_scope() {
-    let emu = Emu::start().await;
+    let emu = Emu::start(config()).await;
     let conn = emu.connection("okta-sso", "samlp").await;
     let org = emu.create_org(json!({"name": "acme"})).await["id"]
         .as_str()
@@ -619,7 +539,7 @@ async fn each_new_endpoint_needs_its_own_scope() {
 
 #[tokio::test]
 async fn deleting_a_connection_takes_it_out_of_organizations_and_ends_its_scim_tokens() {
-    let emu = Emu::start().await;
+    let emu = Emu::start(config()).await;
     let doomed = emu.connection("doomed", "samlp").await;
     let kept = emu.connection("kept", "samlp").await;
     let org = emu.create_org(json!({"name": "acme"})).await["id"]
@@ -679,7 +599,7 @@ async fn deleting_a_connection_takes_it_out_of_organizations_and_ends_its_scim_t
 
 #[tokio::test]
 async fn a_scim_configuration_is_created_with_defaults_read_updated_and_deleted() {
-    let emu = Emu::start().await;
+    let emu = Emu::start(config()).await;
     let saml = emu.connection("okta-sso", "samlp").await;
     let oidc = emu.connection("okta-oidc", "okta").await;
     let database = emu.connection("users", "auth0").await;
@@ -800,7 +720,7 @@ async fn a_scim_configuration_is_created_with_defaults_read_updated_and_deleted(
 
 #[tokio::test]
 async fn scim_tokens_open_only_their_own_connections_scim_server_until_revoked() {
-    let emu = Emu::start().await;
+    let emu = Emu::start(config()).await;
     let conn = emu.connection("okta-sso", "samlp").await;
     let other = emu.connection("other-sso", "samlp").await;
     let tokens_path = format!("/api/v2/connections/{conn}/scim-configuration/tokens");
@@ -1014,7 +934,7 @@ async fn scim_tokens_open_only_their_own_connections_scim_server_until_revoked()
 
 #[tokio::test]
 async fn the_scim_server_is_outside_the_management_api_rate_limit() {
-    let emu = Emu::start().await;
+    let emu = Emu::start(config()).await;
     let conn = emu.connection("okta-sso", "samlp").await;
     assert_eq!(emu.scim_config(&conn).await.status, 201);
     let value = emu.scim_token(&conn, json!({})).await.body["token"]
@@ -1047,7 +967,7 @@ async fn the_scim_server_is_outside_the_management_api_rate_limit() {
 
 #[tokio::test]
 async fn the_admin_client_sets_up_and_inspects_organizations_and_scim_without_logging() {
-    let emu = Emu::start().await;
+    let emu = Emu::start(config()).await;
     let admin = &emu.admin;
     let conn = emu.connection("okta-sso", "samlp").await;
     let before = admin.last_seq().await.unwrap();

@@ -5,32 +5,20 @@
 
 use std::net::SocketAddr;
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{Map, Value, json};
 use sso_operator::certs::Certificate;
-use sso_operator::emulator::admin::AdminClient;
 use sso_operator::emulator::{
-    self, ClientSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, RateLimit,
-    RunningEmulator,
+    ClientSpec, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, EmulatorConfig, RateLimit,
 };
 use sso_operator::metadata::parse_idp_metadata;
 
+#[path = "support/emu_http.rs"]
+mod emu_http;
+
+use emu_http::{Emu, Reply};
+
 const JSON_UTF8: &str = "application/json; charset=utf-8";
-
-struct Emu {
-    running: RunningEmulator,
-    http: reqwest::Client,
-    base: String,
-    token: String,
-    admin: AdminClient,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-    raw: String,
-}
 
 fn config() -> EmulatorConfig {
     EmulatorConfig {
@@ -56,69 +44,6 @@ fn config() -> EmulatorConfig {
 }
 
 impl Emu {
-    async fn start(config: EmulatorConfig) -> Emu {
-        let running = emulator::start(config).await.unwrap();
-        let base = running.base_url();
-        let mut emu = Emu {
-            admin: AdminClient::new(base.clone()),
-            running,
-            http: reqwest::Client::new(),
-            base,
-            token: String::new(),
-        };
-        emu.token = emu
-            .token_for(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
-            .await;
-        emu
-    }
-
-    async fn token_for(&self, id: &str, secret: &str) -> String {
-        let reply = self
-            .http
-            .post(format!("{}/oauth/token", self.base))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", id),
-                ("client_secret", secret),
-                ("audience", &format!("{}/api/v2/", self.base)),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(reply.status(), 200);
-        let body: Value = reply.json().await.unwrap();
-        body["access_token"].as_str().unwrap().to_string()
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let raw = resp.text().await.unwrap();
-        let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            body,
-            raw,
-        }
-    }
-
-    async fn call_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        self.send(req).await
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        self.call_as(&self.token, method, path, body).await
-    }
-
     async fn create(&self, body: Value) -> Value {
         let reply = self.call(Method::POST, "/api/v2/clients", Some(body)).await;
         assert_eq!(reply.status, 201, "{}", reply.raw);

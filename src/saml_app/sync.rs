@@ -11,7 +11,7 @@ use crate::crd::{IdpCertificateInfo, SamlApplication, SamlApplicationStatus};
 use crate::ownership::{Adoption, Claim, Owner};
 use crate::plan::{Diff, Refusal};
 use crate::reconcile::{Action, Sources, SyncError, Tenant};
-use crate::status::{self, READY, Reason};
+use crate::status::{self};
 
 /// The result of a successful sync.
 #[derive(Debug)]
@@ -275,16 +275,11 @@ pub fn synced_status(
         ),
         _ => "Auth0 application matches the spec".to_string(),
     };
-    status::set_condition(
+    status::set_synced(
         &mut status.conditions,
-        status::condition(
-            READY,
-            true,
-            Reason::Synced,
-            &message,
-            res.metadata.generation,
-            now,
-        ),
+        &message,
+        res.metadata.generation,
+        now,
     );
     status
 }
