@@ -3,12 +3,10 @@
 //! after a sync, what a second sync writes (nothing), and what is never touched (another
 //! connection enabled on the same organization, an organization the operator did not enable).
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 use sso_operator::auth0::Auth0Client;
 use sso_operator::crd::SsoConnection;
-use sso_operator::offline::{Manifests, load_manifests};
+use sso_operator::offline::Manifests;
 use sso_operator::reconcile::{self, Action, SyncError, SyncOptions, Tenant};
 use sso_operator::status::Reason;
 
@@ -58,38 +56,7 @@ impl B2bAdmin for Emulator {
 
 /// An SsoConnection with `extra` merged into its spec, and its metadata ConfigMap.
 fn manifests(extra: Value) -> (Manifests, SsoConnection) {
-    let xml = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/idp-metadata/azure-entra-tenant.xml"),
-    )
-    .expect("fixture");
-    let cm = json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "acme-idp-metadata"},
-        "data": {"federationmetadata.xml": xml},
-    });
-    let mut spec = json!({
-        "companyDomain": "acme.com", "connectionName": NAME, "provider": "azureAd",
-        "metadata": {"configMapRef": {"name": "acme-idp-metadata", "key": "federationmetadata.xml"}},
-    });
-    for (k, v) in extra.as_object().expect("object") {
-        spec[k] = v.clone();
-    }
-    let sso = json!({
-        "apiVersion": "sso-operator.io/v1alpha1", "kind": "SsoConnection",
-        "metadata": {"name": "acme", "generation": 1},
-        "spec": spec,
-    });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let text = format!(
-        "{}---\n{}",
-        serde_yaml::to_string(&cm).expect("yaml"),
-        serde_yaml::to_string(&sso).expect("yaml")
-    );
-    std::fs::write(dir.path().join("acme.yaml"), text).expect("write");
-    let loaded = load_manifests(&[dir.path().to_path_buf()], "customers").expect("manifests");
-    let res = loaded.connections[0].clone();
-    (loaded, res)
+    support::acme_manifests(NAME, extra)
 }
 
 async fn sync(

@@ -2,12 +2,10 @@
 //! how a failed connection write is retried, and what the status records of secret-looking
 //! `extraOptions`.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 use sso_operator::auth0::Auth0Client;
 use sso_operator::crd::SsoConnection;
-use sso_operator::offline::{Manifests, load_manifests};
+use sso_operator::offline::Manifests;
 use sso_operator::reconcile::{self, Action, SyncError, SyncOptions, Tenant};
 
 #[path = "support/emulator.rs"]
@@ -47,35 +45,7 @@ impl Steer for Emulator {
 
 /// One SsoConnection with `extra_options`, and its metadata ConfigMap.
 fn manifests(extra_options: Value) -> (Manifests, SsoConnection) {
-    let xml = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/idp-metadata/azure-entra-tenant.xml"),
-    )
-    .expect("fixture");
-    let cm = json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "acme-idp-metadata"},
-        "data": {"federationmetadata.xml": xml},
-    });
-    let sso = json!({
-        "apiVersion": "sso-operator.io/v1alpha1", "kind": "SsoConnection",
-        "metadata": {"name": "acme"},
-        "spec": {
-            "companyDomain": "acme.com", "connectionName": NAME, "provider": "azureAd",
-            "metadata": {"configMapRef": {"name": "acme-idp-metadata", "key": "federationmetadata.xml"}},
-            "extraOptions": extra_options,
-        },
-    });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let text = format!(
-        "{}---\n{}",
-        serde_yaml::to_string(&cm).expect("yaml"),
-        serde_yaml::to_string(&sso).expect("yaml")
-    );
-    std::fs::write(dir.path().join("acme.yaml"), text).expect("write");
-    let loaded = load_manifests(&[dir.path().to_path_buf()], "customers").expect("manifests");
-    let res = loaded.connections[0].clone();
-    (loaded, res)
+    support::acme_manifests(NAME, json!({"extraOptions": extra_options}))
 }
 
 async fn sync(

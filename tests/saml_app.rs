@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use sso_operator::crd::SamlApplication;
-use sso_operator::offline::{Manifests, load_manifests};
+use sso_operator::offline::Manifests;
 use sso_operator::ownership::Adoption;
 use sso_operator::reconcile::{Action, SyncError, Tenant};
 use sso_operator::saml_app::sync::{self, AppSynced};
@@ -62,14 +62,7 @@ fn manifests(spec: Value, sp_xml: &str) -> (Manifests, SamlApplication) {
         "metadata": {"name": "zendesk", "uid": "uid-1", "generation": 1},
         "spec": spec,
     });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let text = format!(
-        "{}---\n{}",
-        serde_yaml::to_string(&cm).expect("yaml"),
-        serde_yaml::to_string(&app).expect("yaml")
-    );
-    std::fs::write(dir.path().join("zendesk.yaml"), text).expect("write");
-    let loaded = load_manifests(&[dir.path().to_path_buf()], "customers").expect("manifests");
+    let loaded = support::load(&[cm, app]);
     let res = loaded.applications[0].clone();
     (loaded, res)
 }

@@ -72,3 +72,54 @@ impl Emulator {
         self.admin.last_seq().await.expect("seq")
     }
 }
+
+/// The Entra ID fixture as a ConfigMap `acme-idp-metadata` (key `federationmetadata.xml`) and
+/// an SsoConnection `acme` (connection `connection_name`) reading it, with `extra` merged into
+/// its spec; loaded as `plan`/`apply` load files.
+pub fn acme_manifests(
+    connection_name: &str,
+    extra: serde_json::Value,
+) -> (
+    sso_operator::offline::Manifests,
+    sso_operator::crd::SsoConnection,
+) {
+    let xml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/idp-metadata/azure-entra-tenant.xml"
+    ))
+    .expect("fixture");
+    let cm = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "acme-idp-metadata"},
+        "data": {"federationmetadata.xml": xml},
+    });
+    let mut spec = serde_json::json!({
+        "companyDomain": "acme.com", "connectionName": connection_name, "provider": "azureAd",
+        "metadata": {"configMapRef": {"name": "acme-idp-metadata", "key": "federationmetadata.xml"}},
+    });
+    for (k, v) in extra.as_object().expect("object") {
+        spec[k] = v.clone();
+    }
+    let sso = serde_json::json!({
+        "apiVersion": "sso-operator.io/v1alpha1", "kind": "SsoConnection",
+        "metadata": {"name": "acme", "generation": 1},
+        "spec": spec,
+    });
+    let loaded = load(&[cm, sso]);
+    let res = loaded.connections[0].clone();
+    (loaded, res)
+}
+
+/// `docs` written as one YAML file and loaded as `plan`/`apply` load files (namespace
+/// `customers`).
+pub fn load(docs: &[serde_json::Value]) -> sso_operator::offline::Manifests {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = docs
+        .iter()
+        .map(|d| serde_yaml::to_string(d).expect("yaml"))
+        .collect::<Vec<_>>()
+        .join("---\n");
+    std::fs::write(dir.path().join("manifests.yaml"), text).expect("write");
+    sso_operator::offline::load_manifests(&[dir.path().to_path_buf()], "customers")
+        .expect("manifests")
+}
