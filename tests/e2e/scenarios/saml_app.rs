@@ -278,6 +278,44 @@ pub async fn saml_application_hands_the_idp_side_to_the_sp_administrator(
         return Err(format!("message does not name the ConfigMap: {message}"));
     }
 
+    // Retain (the default): deleting the resource leaves the application in Auth0, released
+    // (its marker no longer names an owner) so that another resource may adopt it.
+    apply(
+        env,
+        ns,
+        vec![app(
+            "kept",
+            json!({"entityId": "https://kept.example/sp", "acsUrl": "https://kept.example/acs"}),
+        )],
+    )
+    .await?;
+    let kept = wait_ready_app(env, ns, "kept", "True", "Synced").await?;
+    let kept_id = kept["status"]["clientId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    env.kubectl_ok(&[
+        "delete",
+        "-n",
+        ns,
+        "samlapplication",
+        "kept",
+        "--wait=true",
+        "--timeout=60s",
+    ])
+    .await?;
+    let released = stored(&emulator, &kept_id).await?;
+    let metadata = &released["client_metadata"];
+    if metadata
+        .get("sso-operator-owner")
+        .is_some_and(|v| !v.is_null())
+        || !metadata["sso-operator-released"].is_string()
+    {
+        return Err(format!(
+            "the retained application is not released: {metadata}"
+        ));
+    }
+
     // Delete: the operator's application goes, the foreign one stays.
     env.kubectl_ok(&[
         "delete",
