@@ -121,6 +121,19 @@ impl ForeignOwner {
             _ => self.owner.clone(),
         }
     }
+
+    /// The `(namespace, name)` to look up to learn whether this owner still exists, or `None`
+    /// when its absence could not prove anything: a marker of another cluster, or an owner
+    /// value shortened with a hash suffix (Kubernetes names never contain `~`), which names
+    /// no resource that could be looked up.
+    pub fn resource_to_check(&self) -> Option<(&str, &str)> {
+        if !self.same_cluster || self.owner.contains('~') {
+            return None;
+        }
+        let (namespace, name) = self.owner.split_once('/')?;
+        (!namespace.is_empty() && !name.is_empty() && !name.contains('/'))
+            .then_some((namespace, name))
+    }
 }
 
 /// Reads the marker from a metadata lookup.
@@ -199,6 +212,12 @@ pub enum Conflict {
         /// Whether the object was released by a former owner.
         released: bool,
     },
+    /// The marker names a resource of this cluster that no longer exists, and the resource
+    /// did not ask to adopt.
+    OwnerGone {
+        /// `namespace/name` of the vanished owner.
+        owner: String,
+    },
     /// The tenant's policy forbids adoption.
     AdoptionDisabled,
     /// The marker would not fit Auth0's 10 metadata keys.
@@ -221,6 +240,9 @@ impl Conflict {
             ),
             Conflict::NotAdopting { released: false } => format!(
                 "{what} exists but was not created by this operator; it was left untouched; choose another name, or set spec.adoptExisting: true to take it over (its other options are kept)"
+            ),
+            Conflict::OwnerGone { owner } => format!(
+                "{what} is marked as managed by {owner}, which no longer exists in this cluster; it was left untouched; set spec.adoptExisting: true to take it over (its other options are kept)"
             ),
             Conflict::AdoptionDisabled => format!(
                 "{what} exists and the tenant's policy (spec.policy.adoption: Disabled) forbids taking over existing objects; it was left untouched; choose another name"
@@ -246,8 +268,11 @@ pub fn decide(current: &Metadata, claim: &Claim) -> Decision {
                 return Decision::Refuse(Conflict::AdoptionDisabled);
             }
             if !claim.adopt_existing {
-                return Decision::Refuse(Conflict::NotAdopting {
-                    released: !matches!(marker, Marker::Unmarked),
+                return Decision::Refuse(match marker {
+                    Marker::Foreign(other) => Conflict::OwnerGone { owner: other.owner },
+                    _ => Conflict::NotAdopting {
+                        released: !matches!(marker, Marker::Unmarked),
+                    },
                 });
             }
             true
@@ -511,10 +536,19 @@ mod tests {
             foreign_owner_gone: true,
             ..claim(&ME, false)
         };
-        assert!(matches!(
-            decide(&v2(&vanished), &not_asked),
-            Decision::Refuse(Conflict::NotAdopting { .. })
-        ));
+        let refused = decide(&v2(&vanished), &not_asked);
+        assert_eq!(
+            refused,
+            Decision::Refuse(Conflict::OwnerGone {
+                owner: "gone/acme".into()
+            })
+        );
+        let Decision::Refuse(conflict) = refused else {
+            unreachable!()
+        };
+        let message = conflict.message("Auth0 connection acme (con_1)");
+        assert!(message.contains("gone/acme") && message.contains("no longer exists"));
+        assert!(message.contains("adoptExisting: true"));
     }
 
     #[test]
@@ -526,5 +560,28 @@ mod tests {
             decide(&crowded, &claim(&ME, true)),
             Decision::Refuse(Conflict::TooManyKeys { keys: 12 })
         );
+    }
+
+    #[test]
+    fn only_an_owner_of_this_cluster_named_in_full_can_be_checked() {
+        let foreign = |owner: &str, same_cluster: bool| ForeignOwner {
+            owner: owner.into(),
+            cluster_id: Some("c".into()),
+            uid: Some("u".into()),
+            same_cluster,
+        };
+        assert_eq!(
+            foreign("tenant-b/acme", true).resource_to_check(),
+            Some(("tenant-b", "acme"))
+        );
+        assert_eq!(foreign("tenant-b/acme", false).resource_to_check(), None);
+        let long = Owner {
+            name: "n".repeat(300),
+            ..me()
+        };
+        assert!(long.owner_value().contains('~'));
+        assert_eq!(foreign(&long.owner_value(), true).resource_to_check(), None);
+        assert_eq!(foreign("no-slash", true).resource_to_check(), None);
+        assert_eq!(foreign("/acme", true).resource_to_check(), None);
     }
 }

@@ -70,16 +70,38 @@ pub trait Sources {
             ))
         }
     }
-    /// Whether the SsoConnection `namespace/name` (with `uid`, when given) no longer exists, so
-    /// that an ownership marker naming it in this cluster is stale. Where this cannot be
-    /// known, the owner counts as live.
+    /// Whether the `kind` resource `namespace/name` no longer exists, so that an ownership
+    /// marker naming it in this cluster is stale and `adoptExisting` may take the object over.
+    /// A resource of that name that exists (whatever its UID: a resource created again under
+    /// the name reclaims the object itself) is live. Where this cannot be known, the owner
+    /// counts as live.
     fn owner_gone(
         &self,
+        _kind: OwnerKind,
         _namespace: &str,
         _name: &str,
-        _uid: Option<&str>,
     ) -> impl Future<Output = Result<bool, String>> + Send {
         async { Ok(false) }
+    }
+}
+
+/// The kind of resource an ownership marker names: connections are owned by `SsoConnection`s,
+/// applications by `SamlApplication`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerKind {
+    /// An `SsoConnection` (owner of an Auth0 connection).
+    SsoConnection,
+    /// A `SamlApplication` (owner of an Auth0 application).
+    SamlApplication,
+}
+
+impl OwnerKind {
+    /// The kind's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OwnerKind::SsoConnection => "SsoConnection",
+            OwnerKind::SamlApplication => "SamlApplication",
+        }
     }
 }
 
@@ -178,8 +200,32 @@ async fn check_domain_aliases_elsewhere(
     Ok(())
 }
 
-/// Whether `current` carries the marker of another resource of this cluster that no longer
-/// exists (asked of `sources` only then).
+/// Whether the object whose metadata `value` reads carries the marker of another `kind`
+/// resource of this cluster that no longer exists (asked of `sources` only then); `what`
+/// names the object for an error.
+pub async fn marker_owner_gone<'a, S: Sources>(
+    sources: &S,
+    kind: OwnerKind,
+    value: impl Fn(&str) -> Option<&'a str>,
+    me: &Owner,
+    what: &str,
+) -> Result<bool, SyncError> {
+    let Marker::Foreign(other) = read_marker(value, me) else {
+        return Ok(false);
+    };
+    let Some((namespace, name)) = other.resource_to_check() else {
+        return Ok(false);
+    };
+    sources
+        .owner_gone(kind, namespace, name)
+        .await
+        .map_err(|message| SyncError::Kubernetes {
+            what: format!("{} {namespace}/{name} (owner of {what})", kind.as_str()),
+            message,
+        })
+}
+
+/// [`marker_owner_gone`] for a connection.
 async fn foreign_owner_gone<S: Sources>(
     sources: &S,
     current: Option<&Connection>,
@@ -188,22 +234,14 @@ async fn foreign_owner_gone<S: Sources>(
     let Some(conn) = current else {
         return Ok(false);
     };
-    let Marker::Foreign(other) = read_marker(|k| conn.metadata_value(k), me) else {
-        return Ok(false);
-    };
-    let Some((namespace, name)) = other.owner.split_once('/') else {
-        return Ok(false);
-    };
-    if !other.same_cluster {
-        return Ok(false);
-    }
-    sources
-        .owner_gone(namespace, name, other.uid.as_deref())
-        .await
-        .map_err(|message| SyncError::Kubernetes {
-            what: format!("SsoConnection {namespace}/{name} (owner of {})", conn.name),
-            message,
-        })
+    marker_owner_gone(
+        sources,
+        OwnerKind::SsoConnection,
+        |k| conn.metadata_value(k),
+        me,
+        &conn.name,
+    )
+    .await
 }
 
 /// Why a reconcile did not reach `Synced`.
@@ -1362,6 +1400,86 @@ mod tests {
         ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
             Ok(self.0.get(name).cloned())
         }
+    }
+
+    /// Resources that exist, by kind and `namespace/name`; every lookup is recorded.
+    struct Cluster {
+        existing: Vec<(OwnerKind, &'static str)>,
+        asked: std::sync::Mutex<Vec<(OwnerKind, String)>>,
+    }
+
+    impl Sources for Cluster {
+        async fn config_map(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+            Ok(None)
+        }
+        async fn secret(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+            Ok(None)
+        }
+        async fn owner_gone(
+            &self,
+            kind: OwnerKind,
+            namespace: &str,
+            name: &str,
+        ) -> Result<bool, String> {
+            let key = format!("{namespace}/{name}");
+            self.asked.lock().unwrap().push((kind, key.clone()));
+            Ok(!self.existing.contains(&(kind, key.as_str())))
+        }
+    }
+
+    #[test]
+    fn a_marker_owner_is_looked_up_only_in_this_cluster_and_by_its_kind() {
+        let me = Owner {
+            cluster_id: "c1".into(),
+            namespace: "ns".into(),
+            name: "me".into(),
+            uid: "u-me".into(),
+        };
+        use crate::ownership::Metadata;
+        let marker = |owner: &str, cluster: &str| -> Metadata {
+            [
+                ("managed-by", "sso-operator"),
+                ("sso-operator-owner", owner),
+                ("sso-operator-cluster", cluster),
+                ("sso-operator-uid", "u-x"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+            .collect()
+        };
+        let cluster = Cluster {
+            existing: vec![(OwnerKind::SsoConnection, "ns/live")],
+            asked: Default::default(),
+        };
+        let gone = |metadata: Metadata, kind: OwnerKind| {
+            futures::executor::block_on(marker_owner_gone(
+                &cluster,
+                kind,
+                |k| metadata.get(k)?.as_deref(),
+                &me,
+                "the object",
+            ))
+            .unwrap()
+        };
+        assert!(!gone(marker("ns/live", "c1"), OwnerKind::SsoConnection));
+        assert!(gone(marker("ns/departed", "c1"), OwnerKind::SsoConnection));
+        // An SsoConnection of that name does not own an application.
+        assert!(gone(marker("ns/live", "c1"), OwnerKind::SamlApplication));
+        let asked = cluster.asked.lock().unwrap().len();
+        assert_eq!(asked, 3);
+        // Never asked: another cluster's owner, our own marker, no marker.
+        assert!(!gone(marker("ns/departed", "c2"), OwnerKind::SsoConnection));
+        assert!(!gone(marker("ns/me", "c1"), OwnerKind::SsoConnection));
+        assert!(!gone(Metadata::new(), OwnerKind::SsoConnection));
+        assert_eq!(cluster.asked.lock().unwrap().len(), asked);
     }
 
     /// A throwaway RSA key pair from `openssl req` (PKCS#8 key, self-signed certificate).

@@ -1,12 +1,13 @@
-//! Reads the ConfigMaps and Secrets an SsoConnection references from the API server.
+//! Reads the ConfigMaps and Secrets an SsoConnection references from the API server, and
+//! whether the owner named by an ownership marker still exists.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{Api, Client};
 
-use crate::crd::SsoConnection;
-use crate::reconcile::{Sources, SyncError, UrlDocument};
+use crate::crd::{SamlApplication, SsoConnection};
+use crate::reconcile::{OwnerKind, Sources, SyncError, UrlDocument};
 
 /// Reads referenced ConfigMaps and Secrets from the API server (one GET each, no cache), and
 /// hands over the `metadata.url` document the reconcile fetched.
@@ -57,5 +58,30 @@ impl Sources for KubeSources {
                 .map(|(k, v)| (k, v.0))
                 .collect()
         }))
+    }
+
+    async fn owner_gone(
+        &self,
+        kind: OwnerKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<bool, String> {
+        let found = match kind {
+            OwnerKind::SsoConnection => {
+                let api: Api<SsoConnection> = Api::namespaced(self.client.clone(), namespace);
+                api.get_metadata_opt(name).await.map(|o| o.is_some())
+            }
+            OwnerKind::SamlApplication => {
+                let api: Api<SamlApplication> = Api::namespaced(self.client.clone(), namespace);
+                api.get_metadata_opt(name).await.map(|o| o.is_some())
+            }
+        };
+        match found {
+            Ok(exists) => Ok(!exists),
+            // Not allowed to look (the operator watches some namespaces only): the owner may
+            // well exist, so it counts as live.
+            Err(kube::Error::Api(e)) if e.code == 403 => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }

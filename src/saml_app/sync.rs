@@ -10,7 +10,7 @@ use crate::auth0::applications::Application;
 use crate::crd::{IdpCertificateInfo, SamlApplication, SamlApplicationStatus};
 use crate::ownership::{Adoption, Claim, Owner};
 use crate::plan::{Diff, Refusal};
-use crate::reconcile::{Action, Sources, SyncError, Tenant};
+use crate::reconcile::{Action, OwnerKind, Sources, SyncError, Tenant, marker_owner_gone};
 use crate::status::{self};
 
 /// The result of a successful sync.
@@ -84,11 +84,25 @@ pub async fn sync_application<S: Sources + Sync>(
         },
         None => find_by_name(client, &name).await?,
     };
+    let foreign_owner_gone = match current.as_ref() {
+        Some(app) => {
+            let what = format!("Auth0 application {} ({})", app.name, app.client_id);
+            marker_owner_gone(
+                sources,
+                OwnerKind::SamlApplication,
+                |k| app.client_metadata.get(k)?.as_deref(),
+                owner,
+                &what,
+            )
+            .await?
+        }
+        None => false,
+    };
     let claim = Claim {
         owner,
         adopt_existing: res.spec.adopt_existing,
         adoption,
-        foreign_owner_gone: false,
+        foreign_owner_gone,
     };
     let planned = plan::plan_application(&desired, &name, &claim, current.as_ref())
         .map_err(|message| SyncError::Refused(Refusal::Conflict { message }))?;

@@ -316,6 +316,73 @@ pub async fn saml_application_hands_the_idp_side_to_the_sp_administrator(
         ));
     }
 
+    // adoptExisting takes over an application whose owner is gone from this cluster, never
+    // one whose owner still exists.
+    let cluster_uid = env
+        .kubectl_ok(&[
+            "get",
+            "namespace",
+            "kube-system",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ])
+        .await?;
+    let mut seeded = Vec::new();
+    for (client, owner) in [
+        ("orphan-portal", format!("{ns}/departed")),
+        ("claimed-portal", format!("{ns}/salesforce")),
+    ] {
+        let created = emulator
+            .admin
+            .seed_client(json!({"name": client, "app_type": "regular_web",
+                "addons": {"samlp": {"audience": "urn:old", "lifetimeInSeconds": 600}},
+                "client_metadata": {"managed-by": "sso-operator", "sso-operator-owner": owner,
+                    "sso-operator-cluster": cluster_uid.trim(),
+                    "sso-operator-uid": "00000000-0000-0000-0000-00000000dead"}}))
+            .await
+            .map_err(|e| e.to_string())?;
+        seeded.push(
+            created["client_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    for (name, client) in [("heir", "orphan-portal"), ("squatter", "claimed-portal")] {
+        apply(
+            env,
+            ns,
+            vec![app(
+                name,
+                json!({"applicationName": client, "adoptExisting": true,
+                    "entityId": format!("https://{name}.example/sp"),
+                    "acsUrl": format!("https://{name}.example/acs")}),
+            )],
+        )
+        .await?;
+    }
+    wait_ready_app(env, ns, "heir", "True", "Synced").await?;
+    let adopted = stored(&emulator, &seeded[0]).await?;
+    if adopted["client_metadata"]["sso-operator-owner"] != format!("{ns}/heir").as_str()
+        || adopted["addons"]["samlp"]["lifetimeInSeconds"] != 600
+        || adopted["addons"]["samlp"]["audience"] != "https://heir.example/sp"
+    {
+        return Err(format!(
+            "orphan-portal was not adopted as expected: {adopted}"
+        ));
+    }
+    let squatter = wait_ready_app(env, ns, "squatter", "False", "ConnectionConflict").await?;
+    let message = crate::env::ready_condition(&squatter)
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    if !message.contains(&format!("{ns}/salesforce")) {
+        return Err(format!("the conflict does not name the owner: {message}"));
+    }
+    if stored(&emulator, &seeded[1]).await?["addons"]["samlp"]["audience"] != "urn:old" {
+        return Err("an application with a live owner was changed".into());
+    }
+
     // Delete: the operator's application goes, the foreign one stays.
     env.kubectl_ok(&[
         "delete",

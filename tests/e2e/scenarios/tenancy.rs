@@ -424,6 +424,66 @@ pub async fn two_tenants_keep_namespaces_and_clusters_apart(
     )
     .await?;
 
+    // 6. A marker whose owner is gone from this cluster (force-deleted, or deleted while the
+    // operator was away) does not lock the connection forever: adoptExisting takes it over.
+    // The same marker from another cluster stays untouchable: its owner cannot be looked up.
+    let departed = |conn: &str, cluster: &str| {
+        json!({
+            "name": conn, "strategy": "samlp",
+            "options": {"signInEndpoint": "https://idp.example/sso", "signingCert": "TUlJQw==", "kept": "by-adoption"},
+            "metadata": {
+                "managed-by": "sso-operator",
+                "sso-operator-owner": format!("{ns}/departed"),
+                "sso-operator-cluster": cluster,
+                "sso-operator-uid": "00000000-0000-0000-0000-00000000dead",
+            },
+        })
+    };
+    tenant_b
+        .seed_connection(departed("orphan-conn", cluster_uid.trim()))
+        .await?;
+    tenant_b
+        .seed_connection(departed("remote-conn", "another-cluster"))
+        .await?;
+    for (name, conn) in [("heir", "orphan-conn"), ("remote-heir", "remote-conn")] {
+        env.apply_yaml(
+            &attacker,
+            &connection(
+                name,
+                &b,
+                &okta,
+                json!({"companyDomain": "heir.example", "connectionName": conn, "adoptExisting": true}),
+            ),
+        )
+        .await?;
+    }
+    wait_reason(env, &attacker, "heir", "Synced").await?;
+    let adopted = tenant_b
+        .connection_named("orphan-conn")
+        .await?
+        .ok_or("orphan-conn is gone")?;
+    if adopted["metadata"]["sso-operator-owner"] != format!("{attacker}/heir").as_str()
+        || adopted["options"]["kept"] != "by-adoption"
+    {
+        return Err(format!(
+            "orphan-conn was not adopted as expected: {adopted}"
+        ));
+    }
+    let remote = wait_reason(env, &attacker, "remote-heir", "ConnectionConflict").await?;
+    if !message(&remote).contains("another-cluster") {
+        return Err(format!(
+            "the conflict does not name the other cluster: {}",
+            message(&remote)
+        ));
+    }
+    let untouched = tenant_b
+        .connection_named("remote-conn")
+        .await?
+        .ok_or("remote-conn is gone")?;
+    if untouched["metadata"]["sso-operator-owner"] != format!("{ns}/departed").as_str() {
+        return Err(format!("remote-conn changed: {untouched}"));
+    }
+
     // A change of the credentials Secret takes effect without a restart: a wrong secret makes
     // tenant B InvalidCredentials, the right one makes it Verified again.
     for (secret, reason) in [
