@@ -1382,28 +1382,11 @@ mod tests {
         }
     }
 
-    /// Key Secrets by name, for [`read_key_pair`].
-    struct Secrets(BTreeMap<String, BTreeMap<String, Vec<u8>>>);
-
-    impl Sources for Secrets {
-        async fn config_map(
-            &self,
-            _: &str,
-            _: &str,
-        ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
-            Ok(None)
-        }
-        async fn secret(
-            &self,
-            _: &str,
-            name: &str,
-        ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
-            Ok(self.0.get(name).cloned())
-        }
-    }
-
-    /// Resources that exist, by kind and `namespace/name`; every lookup is recorded.
+    /// Secrets by name, and resources that exist by kind and `namespace/name` (every lookup
+    /// of one is recorded).
+    #[derive(Default)]
     struct Cluster {
+        secrets: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
         existing: Vec<(OwnerKind, &'static str)>,
         asked: std::sync::Mutex<Vec<(OwnerKind, String)>>,
     }
@@ -1419,9 +1402,9 @@ mod tests {
         async fn secret(
             &self,
             _: &str,
-            _: &str,
+            name: &str,
         ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
-            Ok(None)
+            Ok(self.secrets.get(name).cloned())
         }
         async fn owner_gone(
             &self,
@@ -1457,7 +1440,7 @@ mod tests {
         };
         let cluster = Cluster {
             existing: vec![(OwnerKind::SsoConnection, "ns/live")],
-            asked: Default::default(),
+            ..Default::default()
         };
         let gone = |metadata: Metadata, kind: OwnerKind| {
             futures::executor::block_on(marker_owner_gone(
@@ -1509,7 +1492,10 @@ mod tests {
             ("tls.key".to_string(), key.as_bytes().to_vec()),
             ("tls.crt".to_string(), cert.as_bytes().to_vec()),
         ]);
-        let sources = Secrets(BTreeMap::from([("sp".to_string(), data)]));
+        let sources = Cluster {
+            secrets: BTreeMap::from([("sp".to_string(), data)]),
+            ..Default::default()
+        };
         futures::executor::block_on(read_key_pair(&sources, "ns", "sp", "signingKeySecretRef"))
     }
 

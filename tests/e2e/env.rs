@@ -96,6 +96,21 @@ impl Env {
         self.cluster.admin.ok(args).await
     }
 
+    /// The cluster id the operator writes into ownership markers by default: the UID of the
+    /// `kube-system` namespace.
+    pub async fn cluster_uid(&self) -> Result<String, String> {
+        let uid = self
+            .kubectl_ok(&[
+                "get",
+                "namespace",
+                "kube-system",
+                "-o",
+                "jsonpath={.metadata.uid}",
+            ])
+            .await?;
+        Ok(uid.trim().to_string())
+    }
+
     /// `kubectl ARGS` as the operator's ServiceAccount.
     pub async fn kubectl_as_operator(&self, args: &[&str]) -> Result<Output, String> {
         self.cluster.operator.run(args, None).await

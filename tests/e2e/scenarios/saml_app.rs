@@ -318,15 +318,7 @@ pub async fn saml_application_hands_the_idp_side_to_the_sp_administrator(
 
     // adoptExisting takes over an application whose owner is gone from this cluster, never
     // one whose owner still exists.
-    let cluster_uid = env
-        .kubectl_ok(&[
-            "get",
-            "namespace",
-            "kube-system",
-            "-o",
-            "jsonpath={.metadata.uid}",
-        ])
-        .await?;
+    let cluster_uid = env.cluster_uid().await?;
     let mut seeded = Vec::new();
     for (client, owner) in [
         ("orphan-portal", format!("{ns}/departed")),
@@ -337,7 +329,7 @@ pub async fn saml_application_hands_the_idp_side_to_the_sp_administrator(
             .seed_client(json!({"name": client, "app_type": "regular_web",
                 "addons": {"samlp": {"audience": "urn:old", "lifetimeInSeconds": 600}},
                 "client_metadata": {"managed-by": "sso-operator", "sso-operator-owner": owner,
-                    "sso-operator-cluster": cluster_uid.trim(),
+                    "sso-operator-cluster": &cluster_uid,
                     "sso-operator-uid": "00000000-0000-0000-0000-00000000dead"}}))
             .await
             .map_err(|e| e.to_string())?;

@@ -213,20 +213,12 @@ pub async fn two_tenants_keep_namespaces_and_clusters_apart(
     if tenant_b.connection_named("victim-conn").await?.is_some() {
         return Err("victim-conn also landed in tenant B".into());
     }
-    let cluster_uid = env
-        .kubectl_ok(&[
-            "get",
-            "namespace",
-            "kube-system",
-            "-o",
-            "jsonpath={.metadata.uid}",
-        ])
-        .await?;
+    let cluster_uid = env.cluster_uid().await?;
     let marker = &before["metadata"];
     let expect = [
         ("managed-by", "sso-operator".to_string()),
         ("sso-operator-owner", format!("{ns}/victim")),
-        ("sso-operator-cluster", cluster_uid.trim().to_string()),
+        ("sso-operator-cluster", cluster_uid.clone()),
         (
             "sso-operator-uid",
             victim["metadata"]["uid"]
@@ -440,7 +432,7 @@ pub async fn two_tenants_keep_namespaces_and_clusters_apart(
         })
     };
     tenant_b
-        .seed_connection(departed("orphan-conn", cluster_uid.trim()))
+        .seed_connection(departed("orphan-conn", &cluster_uid))
         .await?;
     tenant_b
         .seed_connection(departed("remote-conn", "another-cluster"))
