@@ -628,6 +628,14 @@ pub fn ready_condition(obj: &Value) -> Option<&Value> {
         .find(|c| c["type"] == "Ready")
 }
 
+/// The `Ready` condition's message, empty when there is none.
+pub fn ready_message(obj: &Value) -> String {
+    ready_condition(obj)
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// A typed admin answer as the JSON the scenarios read.
 fn as_json<T: serde::Serialize>(
     answer: Result<T, sso_operator::emulator::admin::AdminError>,

@@ -10,8 +10,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 
-use super::tenancy::{cluster_tenant, connection, message, wait_reason};
-use crate::env::{Emulator, Env, wait_for};
+use super::tenancy::{cluster_tenant, connection, wait_reason};
+use crate::env::{Emulator, Env, ready_message, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const ALLOWED_ORGS: &str = "sso-operator.io/allowed-organizations";
@@ -269,8 +269,10 @@ pub async fn organizations_scim_and_display_name_onboard_a_customer(
     )
     .await?;
     let refused = wait_reason(env, ns, "acme", "OrganizationNotAllowed").await?;
-    if !message(&refused).contains("globex") || !message(&refused).contains(ALLOWED_ORGS) {
-        return Err(format!("message: {}", message(&refused)));
+    if !ready_message(&refused).contains("globex")
+        || !ready_message(&refused).contains(ALLOWED_ORGS)
+    {
+        return Err(format!("message: {}", ready_message(&refused)));
     }
     let writes = writes_since(&tenant, seq).await?;
     if !writes.is_empty() {
@@ -295,8 +297,8 @@ pub async fn organizations_scim_and_display_name_onboard_a_customer(
     )
     .await?;
     let missing = wait_reason(env, ns, "acme", "OrganizationNotFound").await?;
-    if !message(&missing).contains("missing-org") {
-        return Err(format!("message: {}", message(&missing)));
+    if !ready_message(&missing).contains("missing-org") {
+        return Err(format!("message: {}", ready_message(&missing)));
     }
     let writes = writes_since(&tenant, seq).await?;
     if !writes.is_empty() {

@@ -355,7 +355,7 @@ pub async fn a_private_metadata_url_is_refused_without_the_flag(
     env.apply_yaml(ns, &sso_connection("acme", "acme-private", &server))
         .await?;
     let obj = wait_ready(env, ns, "acme", "False", "MetadataUrlNotAllowed").await?;
-    let message = ready_message(&obj);
+    let message = crate::env::ready_message(&obj);
     for words in [
         "127.0.0.1",
         "--allow-private-metadata-urls",
@@ -379,11 +379,4 @@ pub async fn a_private_metadata_url_is_refused_without_the_flag(
         return Err("no MetadataUrlNotAllowed Warning Event".into());
     }
     Ok(())
-}
-
-fn ready_message(obj: &Value) -> String {
-    crate::env::ready_condition(obj)
-        .and_then(|c| c["message"].as_str())
-        .unwrap_or_default()
-        .to_string()
 }

@@ -245,10 +245,7 @@ pub async fn saml_application_hands_the_idp_side_to_the_sp_administrator(
     )
     .await?;
     let refused = wait_ready_app(env, ns, "portal", "False", "ConnectionConflict").await?;
-    let message = crate::env::ready_condition(&refused)
-        .and_then(|c| c["message"].as_str())
-        .unwrap_or_default()
-        .to_string();
+    let message = crate::env::ready_message(&refused);
     if !message.contains("adoptExisting") {
         return Err(format!("message: {message}"));
     }
@@ -270,10 +267,7 @@ pub async fn saml_application_hands_the_idp_side_to_the_sp_administrator(
     )
     .await?;
     let wrong = wait_ready_app(env, ns, "wrong", "False", "InvalidMetadata").await?;
-    let message = crate::env::ready_condition(&wrong)
-        .and_then(|c| c["message"].as_str())
-        .unwrap_or_default()
-        .to_string();
+    let message = crate::env::ready_message(&wrong);
     if !message.contains("wrong-sp") {
         return Err(format!("message does not name the ConfigMap: {message}"));
     }
@@ -364,10 +358,7 @@ pub async fn saml_application_hands_the_idp_side_to_the_sp_administrator(
         ));
     }
     let squatter = wait_ready_app(env, ns, "squatter", "False", "ConnectionConflict").await?;
-    let message = crate::env::ready_condition(&squatter)
-        .and_then(|c| c["message"].as_str())
-        .unwrap_or_default()
-        .to_string();
+    let message = crate::env::ready_message(&squatter);
     if !message.contains(&format!("{ns}/salesforce")) {
         return Err(format!("the conflict does not name the owner: {message}"));
     }

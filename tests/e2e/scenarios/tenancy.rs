@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::env::{
-    EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET, Emulator, Env, ready_condition, wait_for,
+    EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET, Emulator, Env, ready_condition, ready_message,
+    wait_for,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -104,13 +105,6 @@ pub(super) async fn wait_reason(
 ) -> Result<Value, String> {
     let status = if reason == "Synced" { "True" } else { "False" };
     super::controller::wait_ready(env, ns, name, status, reason).await
-}
-
-pub(super) fn message(obj: &Value) -> String {
-    ready_condition(obj)
-        .and_then(|c| c["message"].as_str())
-        .unwrap_or_default()
-        .to_string()
 }
 
 async fn connection_calls(emulator: &Emulator) -> Result<usize, String> {
@@ -245,10 +239,10 @@ pub async fn two_tenants_keep_namespaces_and_clusters_apart(
     )
     .await?;
     let hijack = wait_reason(env, &attacker, "hijack", "ConnectionConflict").await?;
-    if !message(&hijack).contains(&format!("{ns}/victim")) {
+    if !ready_message(&hijack).contains(&format!("{ns}/victim")) {
         return Err(format!(
             "the conflict does not name the owner: {}",
-            message(&hijack)
+            ready_message(&hijack)
         ));
     }
 
@@ -264,10 +258,10 @@ pub async fn two_tenants_keep_namespaces_and_clusters_apart(
     )
     .await?;
     let claim = wait_reason(env, &attacker, "claim", "DomainNotAllowed").await?;
-    if !message(&claim).contains("victim.example") {
+    if !ready_message(&claim).contains("victim.example") {
         return Err(format!(
             "DomainNotAllowed does not name the domain: {}",
-            message(&claim)
+            ready_message(&claim)
         ));
     }
     // ... and a second routed claim in the victim's own namespace: the oldest holds it.
@@ -282,10 +276,10 @@ pub async fn two_tenants_keep_namespaces_and_clusters_apart(
     )
     .await?;
     let dup = wait_reason(env, ns, "dup", "DomainConflict").await?;
-    if !message(&dup).contains(&format!("{ns}/victim")) {
+    if !ready_message(&dup).contains(&format!("{ns}/victim")) {
         return Err(format!(
             "DomainConflict does not name the holder: {}",
-            message(&dup)
+            ready_message(&dup)
         ));
     }
     // ... and a domain another Auth0 connection already routes (set in the Dashboard).
@@ -306,10 +300,10 @@ pub async fn two_tenants_keep_namespaces_and_clusters_apart(
     )
     .await?;
     let elsewhere = wait_reason(env, &attacker, "routed-elsewhere", "DomainConflict").await?;
-    if !message(&elsewhere).contains("dashboard-conn") {
+    if !ready_message(&elsewhere).contains("dashboard-conn") {
         return Err(format!(
             "DomainConflict does not name the Auth0 connection: {}",
-            message(&elsewhere)
+            ready_message(&elsewhere)
         ));
     }
 
@@ -326,10 +320,10 @@ pub async fn two_tenants_keep_namespaces_and_clusters_apart(
     )
     .await?;
     let outsider = wait_reason(env, &outside, "outsider", "TenantNotAllowed").await?;
-    if !message(&outsider).contains(&a) {
+    if !ready_message(&outsider).contains(&a) {
         return Err(format!(
             "TenantNotAllowed does not name the tenant: {}",
-            message(&outsider)
+            ready_message(&outsider)
         ));
     }
 
@@ -462,10 +456,10 @@ pub async fn two_tenants_keep_namespaces_and_clusters_apart(
         ));
     }
     let remote = wait_reason(env, &attacker, "remote-heir", "ConnectionConflict").await?;
-    if !message(&remote).contains("another-cluster") {
+    if !ready_message(&remote).contains("another-cluster") {
         return Err(format!(
             "the conflict does not name the other cluster: {}",
-            message(&remote)
+            ready_message(&remote)
         ));
     }
     let untouched = tenant_b
