@@ -1420,13 +1420,13 @@ mod tests {
 
     #[test]
     fn a_marker_owner_is_looked_up_only_in_this_cluster_and_by_its_kind() {
+        use crate::ownership::Metadata;
         let me = Owner {
             cluster_id: "c1".into(),
             namespace: "ns".into(),
             name: "me".into(),
             uid: "u-me".into(),
         };
-        use crate::ownership::Metadata;
         let marker = |owner: &str, cluster: &str| -> Metadata {
             [
                 ("managed-by", "sso-operator"),

@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::{Api, Client};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
 
 use crate::crd::{SamlApplication, SsoConnection};
 use crate::reconcile::{OwnerKind, Sources, SyncError, UrlDocument};
@@ -67,14 +69,8 @@ impl Sources for KubeSources {
         name: &str,
     ) -> Result<bool, String> {
         let found = match kind {
-            OwnerKind::SsoConnection => {
-                let api: Api<SsoConnection> = Api::namespaced(self.client.clone(), namespace);
-                api.get_metadata_opt(name).await.map(|o| o.is_some())
-            }
-            OwnerKind::SamlApplication => {
-                let api: Api<SamlApplication> = Api::namespaced(self.client.clone(), namespace);
-                api.get_metadata_opt(name).await.map(|o| o.is_some())
-            }
+            OwnerKind::SsoConnection => self.exists::<SsoConnection>(namespace, name).await,
+            OwnerKind::SamlApplication => self.exists::<SamlApplication>(namespace, name).await,
         };
         match found {
             Ok(exists) => Ok(!exists),
@@ -83,5 +79,19 @@ impl Sources for KubeSources {
             Err(kube::Error::Api(e)) if e.code == 403 => Ok(false),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+impl KubeSources {
+    /// Whether the `K` resource `namespace/name` exists (a metadata-only GET).
+    async fn exists<K>(&self, namespace: &str, name: &str) -> Result<bool, kube::Error>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + DeserializeOwned
+            + Clone
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        Ok(api.get_metadata_opt(name).await?.is_some())
     }
 }
